@@ -1,0 +1,572 @@
+"""Case files: loading, validation and the quantities each kind of case defines.
+
+A case is a YAML mapping (see README, "Case files"). Loading validates it
+completely — every problem is a CaseError naming the file, line and column
+— and returns a ``Case`` ready for the engines: arrays as float64, layers
+keyed by the lectures' layer number, expressions parsed.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import expr as expr_lang
+from .errors import CaseError, suggest
+from .yamlsafe import Node, Number, load
+
+KINDS = ("activation", "loss", "network", "graph", "jacobian")
+CONVENTIONS = ("column", "row")
+ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "swish", "softmax", "log_softmax")
+LOSSES = ("squared_error", "mse", "mae", "binary_cross_entropy", "cross_entropy")
+REDUCTIONS = ("sum", "mean")
+
+COMMON_FIELDS = {"title", "source", "kind", "convention", "note", "define", "expect", "formulas"}
+KIND_FIELDS = {
+    "activation": {"activation", "z"},
+    "loss": {"loss", "a", "y"},
+    "network": {"layers", "loss", "x", "y", "gradient_descent"},
+    "graph": {"graph", "inputs", "perturbations"},
+    "jacobian": {"W", "b", "x"},
+}
+REQUIRED = {
+    "activation": ("activation", "z"),
+    "loss": ("loss", "a", "y"),
+    "network": ("layers", "loss", "x", "y"),
+    "graph": ("graph", "inputs"),
+    "jacobian": ("W", "x"),
+}
+
+
+@dataclass
+class Expected:
+    """A value the case states for a quantity: printed in the document, or computed."""
+
+    quantity: str
+    value: np.ndarray
+    decimals: np.ndarray          # per element, as printed
+    line: int
+    col: int
+    allowance: float = 0.0        # extra absolute tolerance for rounded intermediates carried forward
+    reason: str | None = None
+    erratum: str | None = None    # the note, when the document is wrong here
+    correct: np.ndarray | None = None
+    correct_decimals: np.ndarray | None = None
+    computed: bool = False        # not printed in the document (an answer key value)
+
+
+@dataclass
+class Formula:
+    """A formula printed in the document, checked against an engine quantity."""
+
+    name: str
+    printed: str
+    tree: tuple
+    equals: str
+    line: int
+    col: int
+    erratum: str | None = None
+    correct: str | None = None
+
+
+@dataclass
+class Case:
+    path: Path
+    title: str
+    kind: str
+    source: dict
+    convention: str = "column"
+    note: str | None = None
+    given: dict = field(default_factory=dict)     # the kind's inputs, as engine arguments
+    quantities: dict = field(default_factory=dict)  # name → expected number of elements
+    define: dict = field(default_factory=dict)    # name → (expression tree, source text)
+    expect: list = field(default_factory=list)
+    formulas: list = field(default_factory=list)
+
+    @property
+    def id(self):
+        return self.path.stem
+
+
+# ---------------------------------------------------------------- helpers
+
+def _err(path, node, message):
+    return CaseError(path, node.line, node.col, message)
+
+
+def _mapping(path, node, what):
+    if not isinstance(node.value, dict):
+        raise _err(path, node, f"{what} must be a mapping (name: value), not {_describe(node)}")
+    return node.value
+
+
+def _describe(node):
+    v = node.value
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, Number):
+        return f"the number {v.text}"
+    if v is None:
+        return "an empty value"
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    return f"the text {v!r}"
+
+
+def _string(path, node, what):
+    if not isinstance(node.value, str):
+        raise _err(path, node, f"{what} must be text, not {_describe(node)}")
+    return node.value
+
+
+def _number(path, node, what):
+    if not isinstance(node.value, Number):
+        raise _err(path, node, f"{what} must be a number, not {_describe(node)}")
+    return node.value
+
+
+def _choice(path, node, what, choices):
+    word = _string(path, node, what)
+    if word not in choices:
+        raise _err(path, node, f"unknown {what} {word!r}{suggest(word, choices)} (allowed: {', '.join(choices)})")
+    return word
+
+
+def _array(path, node, what):
+    """A number or a (nested, rectangular) list of numbers → (values, decimals)."""
+    def walk(n):
+        if isinstance(n.value, list):
+            if not n.value:
+                raise _err(path, n, f"{what} is an empty list")
+            return [walk(c) for c in n.value]
+        if isinstance(n.value, Number):
+            return (n.value.value, n.value.decimals)
+        raise _err(path, n, f"{what}: expected a number, found {_describe(n)}")
+
+    nested = walk(node)
+    try:
+        values = np.array(_strip(nested, 0), dtype=float)
+        decimals = np.array(_strip(nested, 1), dtype=int)
+    except ValueError:
+        raise _err(path, node, f"{what} is not rectangular: every row must have the same length") from None
+    return values, decimals
+
+
+def _strip(nested, i):
+    if isinstance(nested, tuple):
+        return nested[i]
+    return [_strip(n, i) for n in nested]
+
+
+def _check_fields(path, node, allowed, what):
+    for key, value in _mapping(path, node, what).items():
+        if key not in allowed:
+            raise _err(path, value, f"unknown field {key!r} in {what}{suggest(key, allowed)}"
+                       f" (allowed: {', '.join(sorted(allowed))})")
+
+
+def _require(path, node, keys, what):
+    fields = _mapping(path, node, what)
+    for key in keys:
+        if key not in fields:
+            raise _err(path, node, f"{what} is missing the required field {key!r}")
+
+
+def _activation(path, node):
+    """'sigmoid' or {name: leaky_relu, param: 0.1} → (name, param)."""
+    if isinstance(node.value, dict):
+        _check_fields(path, node, {"name", "param"}, "activation")
+        _require(path, node, ("name",), "activation")
+        name = _choice(path, node.value["name"], "activation", ACTIVATIONS)
+        param = node.value.get("param")
+        return name, None if param is None else _number(path, param, "activation param").value
+    return _choice(path, node, "activation", ACTIVATIONS), None
+
+
+def _loss(path, node):
+    _check_fields(path, node, {"name", "factor", "reduction"}, "loss")
+    _require(path, node, ("name", "factor", "reduction"), "loss")
+    f = node.value
+    factor = f["factor"]
+    if isinstance(factor.value, str) and re.fullmatch(r"\s*1\s*/\s*2\s*", factor.value):
+        factor_value = 0.5
+    else:
+        factor_value = _number(path, factor, "loss factor").value
+    return (_choice(path, f["name"], "loss", LOSSES), factor_value,
+            _choice(path, f["reduction"], "reduction", REDUCTIONS))
+
+
+def _parse_expr(path, node, what):
+    text = _string(path, node, what)
+    try:
+        return expr_lang.parse(text)
+    except expr_lang.ExprError as exc:
+        # a quoted scalar starts one column before its text
+        raise CaseError(path, node.line, node.col + exc.offset + 1, f"{what}: {exc.message}") from None
+
+
+# ---------------------------------------------------------------- kinds
+
+def _load_activation(path, fields, case):
+    name, param = _activation(path, fields["activation"])
+    z, _ = _array(path, fields["z"], "z")
+    case.given = {"activation": (name, param), "z": z}
+    size = z.size
+    case.quantities = {"a": size}
+    if name not in ("softmax", "log_softmax"):
+        case.quantities["f'(z)"] = size
+
+
+def _load_loss(path, fields, case):
+    loss = _loss(path, fields["loss"])
+    a, _ = _array(path, fields["a"], "a")
+    y, _ = _array(path, fields["y"], "y")
+    if a.shape != y.shape:
+        raise _err(path, fields["y"], f"y has shape {_shape(y)} but a has shape {_shape(a)}")
+    case.given = {"loss": loss, "a": a, "y": y}
+    case.quantities = {"C": 1, "dC/da": a.size}
+
+
+def _shape(array):
+    return "×".join(str(n) for n in array.shape) or "scalar"
+
+
+def _load_network(path, fields, case):
+    layers_node = fields["layers"]
+    if not isinstance(layers_node.value, list) or not layers_node.value:
+        raise _err(path, layers_node, "layers must be a non-empty list of layers (each with W and activation)")
+    x, _ = _array(path, fields["x"], "x")
+    y, _ = _array(path, fields["y"], "y")
+    col = case.convention == "column"
+    if x.ndim > 2:
+        raise _err(path, fields["x"], f"x must be a vector or a matrix, not shape {_shape(x)}")
+    n_in = x.shape[0] if (col or x.ndim == 1) else x.shape[1]
+    N = 1 if x.ndim <= 1 else (x.shape[1] if col else x.shape[0])
+    if x.ndim == 0:
+        x = x.reshape(1)
+        n_in = 1
+    W, b, f = {}, {}, {}
+    shapes = {}
+    for l, layer in enumerate(layers_node.value, start=1):
+        what = f"layer {l}"
+        _check_fields(path, layer, {"W", "b", "activation"}, what)
+        _require(path, layer, ("W", "activation"), what)
+        w, _ = _array(path, layer.value["W"], f"W{l}")
+        if w.ndim == 0:
+            w = w.reshape(1, 1)
+        if w.ndim != 2:
+            raise _err(path, layer.value["W"], f"W{l} must be a matrix (a list of rows), not shape {_shape(w)}")
+        w_in, w_out = (w.shape[1], w.shape[0]) if col else w.shape
+        if w_in != n_in:
+            source = "the input has" if l == 1 else f"layer {l - 1} has"
+            orient = "(out, in)" if col else "(in, out)"
+            raise _err(path, layer.value["W"],
+                       f"W{l} has shape {_shape(w)}, i.e. {w_in} inputs in the {case.convention} convention "
+                       f"{orient}, but {source} {n_in} {'features' if l == 1 else 'units'}")
+        W[l] = w
+        bias = layer.value.get("b")
+        if bias is None or bias.value is None:
+            b[l] = None
+        else:
+            bv, _ = _array(path, bias, f"b{l}")
+            if bv.size != w_out:
+                raise _err(path, bias, f"b{l} has {bv.size} entries but W{l} has {w_out} outputs")
+            b[l] = bv.reshape(w_out)
+        f[l] = _activation(path, layer.value["activation"])
+        shapes[l] = w_out
+        n_in = w_out
+    L = len(W)
+    y_units = y.size // N if y.size % N == 0 else -1
+    if y.size != N * shapes[L] or y_units != shapes[L]:
+        raise _err(path, fields["y"], f"y has {y.size} values but the network has {shapes[L]} outputs "
+                   f"for {N} example{'s' if N > 1 else ''}")
+    loss = _loss(path, fields["loss"])
+    eta, steps, frozen = None, 0, ()
+    gd = fields.get("gradient_descent")
+    if gd is not None:
+        _check_fields(path, gd, {"eta", "steps", "frozen"}, "gradient_descent")
+        _require(path, gd, ("eta",), "gradient_descent")
+        eta = _number(path, gd.value["eta"], "eta").value
+        steps = 1
+        if "steps" in gd.value:
+            s = _number(path, gd.value["steps"], "steps")
+            if s.value != int(s.value) or s.value < 1:
+                raise _err(path, gd.value["steps"], f"steps must be a whole number ≥ 1, not {s.text}")
+            steps = int(s.value)
+        frozen_node = gd.value.get("frozen")
+        if frozen_node is not None:
+            if not isinstance(frozen_node.value, list):
+                raise _err(path, frozen_node, "frozen must be a list such as [b1, W2]")
+            names = [f"W{l}" for l in W] + [f"b{l}" for l in W if b[l] is not None]
+            frozen = tuple(_choice(path, n, "frozen parameter", names) for n in frozen_node.value)
+    case.given = {"W": W, "b": b, "f": f, "x": x, "y": y, "loss": loss, "eta": eta, "steps": steps,
+                  "frozen": frozen, "N": N}
+    q = {}
+    for t in range(1, max(steps, 1) + 1):
+        at = "" if t == 1 else f"@{t}"
+        q[f"C{at}"] = 1
+        for l in W:
+            n = shapes[l] * N
+            q.update({f"z[{l}]{at}": n, f"a[{l}]{at}": n, f"dC/da[{l}]{at}": n, f"delta[{l}]{at}": n,
+                      f"dC/dW[{l}]{at}": W[l].size})
+            if f[l][0] not in ("softmax", "log_softmax"):
+                q[f"f'(z[{l}]){at}"] = n
+            if b[l] is not None:
+                q[f"dC/db[{l}]{at}"] = b[l].size
+            if t <= steps:
+                q[f"W[{l}]'{at}"] = W[l].size
+                if b[l] is not None:
+                    q[f"b[{l}]'{at}"] = b[l].size
+    case.quantities = q
+
+
+def _load_graph(path, fields, case):
+    inputs = {}
+    for name, node in _mapping(path, fields["inputs"], "inputs").items():
+        inputs[name] = _number(path, node, f"input {name}").value
+    program = []
+    known = set(inputs)
+    for name, node in _mapping(path, fields["graph"], "graph").items():
+        if name in known:
+            raise _err(path, node, f"{name!r} is defined twice (as an input or an earlier node)")
+        tree = _parse_expr(path, node, f"node {name}")
+        try:
+            expr_lang.check_scalar(tree)
+        except ValueError as exc:
+            raise _err(path, node, f"node {name}: {exc}") from None
+        unknown = sorted(expr_lang.names(tree) - known)
+        if unknown:
+            raise _err(path, node, f"node {name} uses {unknown[0]!r}, which is neither an input nor an "
+                       f"earlier node{suggest(unknown[0], known)}")
+        program.append((name, tree))
+        known.add(name)
+    if not program:
+        raise _err(path, fields["graph"], "graph must define at least one node")
+    out = program[-1][0]
+    perturbations = []
+    pert_node = fields.get("perturbations")
+    if pert_node is not None:
+        if not isinstance(pert_node.value, list):
+            raise _err(path, pert_node, "perturbations must be a list of mappings such as {x: 1}")
+        for p in pert_node.value:
+            offsets = {}
+            for name, node in _mapping(path, p, "a perturbation").items():
+                if name not in known:
+                    raise _err(path, node, f"cannot perturb {name!r}: not an input or node{suggest(name, known)}")
+                offsets[name] = _number(path, node, f"perturbation of {name}").value
+            perturbations.append(offsets)
+    case.given = {"program": program, "inputs": inputs, "perturbations": perturbations}
+    q = {name: 1 for name in known}
+    q.update({f"d{out}/d{name}": 1 for name in known})
+    for offsets in perturbations:
+        label = perturbation_label(offsets)
+        q.update({f"{name}({label})": 1 for name in known})
+        q[f"Δ{out}({label})"] = 1
+    case.quantities = q
+
+
+def perturbation_label(offsets):
+    """{'x': 1} → 'x+1' (the name used in quantities such as f(x+1))."""
+    return ",".join(f"{k}{'+' if v >= 0 else '-'}{_fmt(abs(v))}" for k, v in offsets.items())
+
+
+def _fmt(v):
+    return str(int(v)) if float(v).is_integer() else repr(v)
+
+
+def _load_jacobian(path, fields, case):
+    W, _ = _array(path, fields["W"], "W")
+    if W.ndim != 2:
+        raise _err(path, fields["W"], f"W must be a matrix (a list of rows), not shape {_shape(W)}")
+    x, _ = _array(path, fields["x"], "x")
+    x = x.reshape(-1)
+    n_in, n_out = (W.shape[1], W.shape[0]) if case.convention == "column" else W.shape
+    if x.size != n_in:
+        raise _err(path, fields["x"], f"x has {x.size} entries but W has {n_in} inputs in the "
+                   f"{case.convention} convention")
+    b = None
+    if fields.get("b") is not None and fields["b"].value is not None:
+        b, _ = _array(path, fields["b"], "b")
+        if b.size != n_out:
+            raise _err(path, fields["b"], f"b has {b.size} entries but W has {n_out} outputs")
+    case.given = {"W": W, "b": b, "x": x}
+    case.quantities = {"dz/dx": n_out * n_in, "dz/dW": n_out * W.size}
+
+
+_LOADERS = {"activation": _load_activation, "loss": _load_loss, "network": _load_network,
+            "graph": _load_graph, "jacobian": _load_jacobian}
+
+
+# ---------------------------------------------------------------- bindings
+
+def binding(quantity):
+    """The name a quantity has inside expressions: z[1] → z1, dC/dW[2] → dC_dW2, W[1]' → W1_new,
+    f'(z[1]) → fprime1, df/dx → df_dx, f(x+1) → None (not addressable)."""
+    if "@" in quantity:
+        return None
+    m = re.fullmatch(r"f'\(z(?:\[(\d+)\])?\)", quantity)
+    if m:
+        return f"fprime{m.group(1) or ''}"
+    m = re.fullmatch(r"(\w+)\[(\d+)\]'", quantity)
+    if m:
+        return f"{m.group(1)}{m.group(2)}_new"
+    name = re.sub(r"\[(\d+)\]", r"\1", quantity).replace("/", "_")
+    return name if re.fullmatch(r"[A-Za-z_]\w*", name) else None
+
+
+def given_bindings(case):
+    """Names of the given values usable in expressions."""
+    g = case.given
+    if case.kind == "network":
+        env = {"x": g["x"], "y": g["y"], "N": float(g["N"])}
+        if g["eta"] is not None:
+            env["eta"] = g["eta"]
+        for l in g["W"]:
+            env[f"W{l}"] = g["W"][l]
+            if g["b"][l] is not None:
+                env[f"b{l}"] = g["b"][l]
+        return env
+    if case.kind == "graph":
+        return dict(g["inputs"])
+    if case.kind == "jacobian":
+        env = {"W": g["W"], "x": g["x"]}
+        if g["b"] is not None:
+            env["b"] = g["b"]
+        return env
+    return {k: v for k, v in g.items() if k in ("z", "a", "y")}
+
+
+# ---------------------------------------------------------------- expectations
+
+EXPECT_FIELDS = {"value", "allowance", "reason", "erratum", "correct", "computed"}
+
+
+def _load_expect(path, node, case, known):
+    out = []
+    for quantity, entry in _mapping(path, node, "expect").items():
+        if quantity not in known:
+            hint = suggest(quantity, known)
+            listing = ", ".join(sorted(known)[:12]) + (", …" if len(known) > 12 else "")
+            raise _err(path, entry, f"unknown quantity {quantity!r}{hint} (this case has: {listing})")
+        fields = {"value": entry}
+        if isinstance(entry.value, dict):
+            _check_fields(path, entry, EXPECT_FIELDS, f"expect {quantity}")
+            _require(path, entry, ("value",), f"expect {quantity}")
+            fields = entry.value
+        value, decimals = _array(path, fields["value"], quantity)
+        size = known[quantity]
+        if size is not None and value.size != size:
+            raise _err(path, fields["value"], f"{quantity} has {value.size} value{'s' if value.size > 1 else ''}"
+                       f" here but the case gives it {size}")
+        e = Expected(quantity, value, decimals, entry.line, entry.col)
+        if "allowance" in fields:
+            e.allowance = _number(path, fields["allowance"], "allowance").value
+            if "reason" not in fields:
+                raise _err(path, fields["allowance"], "an allowance needs a reason (why the document's "
+                           "rounding goes beyond its last printed decimal)")
+        if "reason" in fields:
+            e.reason = _string(path, fields["reason"], "reason")
+        if "erratum" in fields:
+            e.erratum = _string(path, fields["erratum"], "erratum")
+            if "correct" in fields:
+                e.correct, e.correct_decimals = _array(path, fields["correct"], f"correct {quantity}")
+                if e.correct.size != value.size:
+                    raise _err(path, fields["correct"], f"correct {quantity} has {e.correct.size} values "
+                               f"but the printed value has {value.size}")
+        elif "correct" in fields:
+            raise _err(path, fields["correct"], "'correct' belongs to an erratum: add erratum: <note>")
+        if "computed" in fields:
+            flag = fields["computed"]
+            if not isinstance(flag.value, bool):
+                raise _err(path, flag, f"computed must be true or false, not {_describe(flag)}")
+            e.computed = flag.value
+        out.append(e)
+    return out
+
+
+def _load_formulas(path, node, case, known_bindings, known_quantities):
+    if not isinstance(node.value, list):
+        raise _err(path, node, "formulas must be a list of {name, printed, expr, equals}")
+    out = []
+    for item in node.value:
+        _check_fields(path, item, {"name", "printed", "expr", "equals", "erratum", "correct"}, "formula")
+        _require(path, item, ("name", "printed", "expr", "equals"), "formula")
+        f = item.value
+        tree = _parse_expr(path, f["expr"], "formula expr")
+        unknown = sorted(expr_lang.names(tree) - known_bindings)
+        if unknown:
+            raise _err(path, f["expr"], f"formula uses {unknown[0]!r}, which this case does not define"
+                       f"{suggest(unknown[0], known_bindings)}")
+        equals = _string(path, f["equals"], "equals")
+        if equals not in known_quantities:
+            raise _err(path, f["equals"], f"unknown quantity {equals!r}{suggest(equals, known_quantities)}")
+        formula = Formula(_string(path, f["name"], "name"), _string(path, f["printed"], "printed"),
+                          tree, equals, item.line, item.col)
+        if "erratum" in f:
+            formula.erratum = _string(path, f["erratum"], "erratum")
+            if "correct" in f:
+                formula.correct = _string(path, f["correct"], "correct")
+        out.append(formula)
+    return out
+
+
+def load_case(path) -> Case:
+    """Read, validate and prepare one case file; CaseError on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseError(path, 1, 1, f"cannot read the file: {exc}") from None
+    root = load(text, path)
+    fields = _mapping(path, root, "a case file")
+    kind_node = fields.get("kind")
+    if kind_node is None:
+        raise _err(path, root, f"the case has no 'kind' (one of: {', '.join(KINDS)})")
+    kind = _choice(path, kind_node, "kind", KINDS)
+    _check_fields(path, root, COMMON_FIELDS | KIND_FIELDS[kind], f"a {kind} case")
+    _require(path, root, ("title", "source") + REQUIRED[kind], f"a {kind} case")
+    source = fields["source"]
+    _check_fields(path, source, {"document", "heading", "instance"}, "source")
+    _require(path, source, ("document", "heading"), "source")
+    case = Case(path=path, title=_string(path, fields["title"], "title"), kind=kind,
+                source={k: _string(path, v, f"source {k}") for k, v in source.value.items()})
+    if "convention" in fields:
+        case.convention = _choice(path, fields["convention"], "convention", CONVENTIONS)
+    if "note" in fields:
+        case.note = _string(path, fields["note"], "note")
+    _LOADERS[kind](path, fields, case)
+
+    bindings = set(given_bindings(case)) | {binding(q) for q in case.quantities if binding(q)}
+    if "define" in fields:
+        for name, node in _mapping(path, fields["define"], "define").items():
+            if name in case.quantities:
+                raise _err(path, node, f"{name!r} is already a quantity of this case")
+            tree = _parse_expr(path, node, f"define {name}")
+            unknown = sorted(expr_lang.names(tree) - bindings)
+            if unknown:
+                raise _err(path, node, f"define {name} uses {unknown[0]!r}, which this case does not define"
+                           f"{suggest(unknown[0], bindings)}")
+            case.define[name] = (tree, node.value)
+            case.quantities[name] = None        # size known only once computed
+            if binding(name):
+                bindings.add(binding(name))
+    if "expect" in fields:
+        case.expect = _load_expect(path, fields["expect"], case, case.quantities)
+    if "formulas" in fields:
+        case.formulas = _load_formulas(path, fields["formulas"], case, bindings, case.quantities)
+    return case
+
+
+def discover(paths):
+    """Case files under the given files or folders (default: cases/), sorted."""
+    found = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.extend(sorted(p.rglob("*.yaml")) + sorted(p.rglob("*.yml")))
+        else:
+            found.append(p)
+    return found
