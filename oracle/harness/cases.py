@@ -49,6 +49,7 @@ class Expected:
     decimals: np.ndarray          # per element, as printed
     line: int
     col: int
+    texts: list = field(default_factory=list)   # each number as written in the case
     allowance: float = 0.0        # extra absolute tolerance for rounded intermediates carried forward
     reason: str | None = None
     erratum: str | None = None    # the note, when the document is wrong here
@@ -69,6 +70,7 @@ class Formula:
     col: int
     erratum: str | None = None
     correct: str | None = None
+    correct_tree: tuple | None = None   # the correct formula, checked like the printed one
 
 
 @dataclass
@@ -136,15 +138,15 @@ def _choice(path, node, what, choices):
     return word
 
 
-def _array(path, node, what):
-    """A number or a (nested, rectangular) list of numbers → (values, decimals)."""
+def _array(path, node, what, texts=False):
+    """A number or a (nested, rectangular) list of numbers → (values, decimals[, texts as printed])."""
     def walk(n):
         if isinstance(n.value, list):
             if not n.value:
                 raise _err(path, n, f"{what} is an empty list")
             return [walk(c) for c in n.value]
         if isinstance(n.value, Number):
-            return (n.value.value, n.value.decimals)
+            return (n.value.value, n.value.decimals, n.value.text)
         raise _err(path, n, f"{what}: expected a number, found {_describe(n)}")
 
     nested = walk(node)
@@ -153,6 +155,8 @@ def _array(path, node, what):
         decimals = np.array(_strip(nested, 1), dtype=int)
     except ValueError:
         raise _err(path, node, f"{what} is not rectangular: every row must have the same length") from None
+    if texts:
+        return values, decimals, np.array(_strip(nested, 2), dtype=object)
     return values, decimals
 
 
@@ -457,12 +461,12 @@ def _load_expect(path, node, case, known):
             _check_fields(path, entry, EXPECT_FIELDS, f"expect {quantity}")
             _require(path, entry, ("value",), f"expect {quantity}")
             fields = entry.value
-        value, decimals = _array(path, fields["value"], quantity)
+        value, decimals, texts = _array(path, fields["value"], quantity, texts=True)
         size = known[quantity]
         if size is not None and value.size != size:
             raise _err(path, fields["value"], f"{quantity} has {value.size} value{'s' if value.size > 1 else ''}"
                        f" here but the case gives it {size}")
-        e = Expected(quantity, value, decimals, entry.line, entry.col)
+        e = Expected(quantity, value, decimals, entry.line, entry.col, texts=texts.reshape(-1).tolist())
         if "allowance" in fields:
             e.allowance = _number(path, fields["allowance"], "allowance").value
             if "reason" not in fields:
@@ -510,6 +514,11 @@ def _load_formulas(path, node, case, known_bindings, known_quantities):
             formula.erratum = _string(path, f["erratum"], "erratum")
             if "correct" in f:
                 formula.correct = _string(path, f["correct"], "correct")
+                formula.correct_tree = _parse_expr(path, f["correct"], "formula correct")
+                unknown = sorted(expr_lang.names(formula.correct_tree) - known_bindings)
+                if unknown:
+                    raise _err(path, f["correct"], f"correct formula uses {unknown[0]!r}, which this case "
+                               f"does not define{suggest(unknown[0], known_bindings)}")
         out.append(formula)
     return out
 

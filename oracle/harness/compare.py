@@ -51,6 +51,7 @@ class Check:
     allowance: float = 0.0
     reason: str | None = None
     printed: str | None = None      # formulas: the text of the printed formula
+    texts: list | None = None       # documented numbers as written
 
     @property
     def failed(self):
@@ -157,6 +158,7 @@ def check_case(case, engines):
                                     x.decimals.reshape(-1), x.allowance, x.erratum)
         check = Check(case, quantity, _overall(elements), elements, documented=not x.computed,
                       computed=x.computed, decimals=x.decimals.reshape(-1).tolist(), erratum=x.erratum,
+                      texts=x.texts,
                       allowance=x.allowance, reason=x.reason)
         if x.erratum and check.status == MATCH:
             check.status = MISMATCH
@@ -172,6 +174,22 @@ def check_case(case, engines):
     for formula in case.formulas:
         checks.append(_formula_check(case, formula, results, names, tols))
     return checks
+
+
+def _formula_holds(key, equals, results, names, tols):
+    """Whether the expression stored under ``key`` equals quantity ``equals`` for every engine that gives both."""
+    seen = False
+    for n in names:
+        lhs, rhs = results[n].get(key), results[n].get(equals)
+        if lhs is None or rhs is None or isinstance(lhs, Missing) or isinstance(rhs, Missing):
+            continue
+        lhs, rhs = np.asarray(lhs).reshape(-1), np.asarray(rhs).reshape(-1)
+        if lhs.size not in (1, rhs.size):
+            return False
+        seen = True
+        if not all(_agree(float(u), float(v), tols[n], tols[n]) for u, v in zip(np.broadcast_to(lhs, rhs.shape), rhs)):
+            return False
+    return seen
 
 
 def _formula_check(case, formula, results, names, tols):
@@ -212,6 +230,10 @@ def _formula_check(case, formula, results, names, tols):
         check.message = f"the printed formula does not equal {formula.equals}"
     elif ERRATUM in statuses:
         check.status = ERRATUM
+        if formula.correct_tree is not None and not _formula_holds(
+                f"correct:{formula.name}", formula.equals, results, names, tols):
+            check.status = MISMATCH
+            check.message = f"the erratum's correct formula does not equal {formula.equals} either"
     elif formula.erratum:
         check.status = MISMATCH
         check.message = "declared as an erratum, but the formula equals the engines' value"

@@ -158,6 +158,8 @@ def compute(case, engine):
             env[binding(name)] = out[name]
     for formula in case.formulas:
         out[f"formula:{formula.name}"] = _evaluate(formula.tree, env)
+        if formula.correct_tree is not None:
+            out[f"correct:{formula.name}"] = _evaluate(formula.correct_tree, env)
     return out
 
 

@@ -1,0 +1,144 @@
+"""pytest plugin: every case file becomes tests, one per quantity.
+
+Collected: ``*.yaml`` files inside a folder named ``cases`` and any case file
+or folder named on the command line. Test ids read
+``cases/001_sigmoid_net.yaml::delta[2]``; a failure shows a small table of
+the document's value and each engine's, with the difference.
+A case file that does not load is one failing test whose message is
+``file:line:col: problem``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tabulate import tabulate
+
+from .cases import load_case
+from .compare import ERRATUM, MISMATCH, check_case
+from .engines import default_engines
+from .errors import CaseError
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("backprop-oracle", "backprop-oracle: lecture cases checked by three engines")
+    group.addoption("--no-cases", action="store_true", default=False,
+                    help="Do not collect case files (run only the Python tests).")
+
+
+def pytest_report_header(config):
+    if config.getoption("--no-cases"):
+        return None
+    import numpy
+    lines = [f"backprop-oracle: engines numpy {numpy.__version__} (refimpl), torch (autograd, float64), "
+             f"fd (central differences)"]
+    return lines
+
+
+def _engines(config):
+    if not hasattr(config, "_backprop_engines"):
+        config._backprop_engines = default_engines()
+    return config._backprop_engines
+
+
+def _named_on_command_line(config, file_path):
+    for arg in config.args:
+        target = Path(str(arg).split("::")[0]).resolve()
+        if target == file_path.resolve() or target in file_path.resolve().parents:
+            return True
+    return False
+
+
+def pytest_collect_file(parent, file_path):
+    if parent.config.getoption("--no-cases") or file_path.suffix not in (".yaml", ".yml"):
+        return None
+    in_cases = "cases" in file_path.parts[:-1]
+    if in_cases or (_named_on_command_line(parent.config, file_path) and "tests" not in file_path.parts):
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFailure(Exception):
+    """A quantity of a case that disagrees without a declared erratum."""
+
+    def __init__(self, check):
+        super().__init__(check.quantity)
+        self.check = check
+
+
+class CaseFile(pytest.File):
+    def collect(self):
+        try:
+            case = load_case(self.path)
+        except CaseError as exc:
+            yield CaseErrorItem.from_parent(self, name="load", error=exc)
+            return
+        self.case = case
+        self._checks = None
+        names = [q for q in case.quantities] + [f"formula:{f.name}" for f in case.formulas]
+        lines = {x.quantity: x.line for x in case.expect}
+        lines.update({f"formula:{f.name}": f.line for f in case.formulas})
+        for name in names:
+            yield CaseItem.from_parent(self, name=name, quantity=name, line=lines.get(name, 1))
+
+    def checks(self):
+        if self._checks is None:
+            self._checks = {c.quantity: c for c in check_case(self.case, _engines(self.config))}
+        return self._checks
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, quantity, line, **kwargs):
+        super().__init__(**kwargs)
+        self.quantity, self.line = quantity, line
+
+    def runtest(self):
+        check = self.parent.checks().get(self.quantity)
+        if check is None:
+            pytest.skip("no engine provides this quantity")
+        self.user_properties.append(("status", check.status))
+        if check.status == ERRATUM:
+            self.user_properties.append(("erratum", check.erratum))
+        if check.status == MISMATCH:
+            raise CaseFailure(check)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, CaseFailure):
+            return failure_table(excinfo.value.check)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, self.line - 1, f"{self.path.name}::{self.quantity}"
+
+
+class CaseErrorItem(pytest.Item):
+    def __init__(self, *, error, **kwargs):
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self):
+        raise self.error
+
+    def repr_failure(self, excinfo):
+        return str(self.error)
+
+    def reportinfo(self):
+        return self.path, self.error.line - 1, f"{self.path.name}: case file does not load"
+
+
+def failure_table(check):
+    """quantity, document, each engine, difference, status — for the failing elements first."""
+    rows = []
+    for e in sorted(check.elements, key=lambda e: e.status != MISMATCH):
+        label = check.quantity + (f"[{e.index[0]}]" if len(check.elements) > 1 else "")
+        doc = "—" if e.document is None else (check.texts[e.index[0]] if check.texts else f"{e.document:.10g}")
+        rows.append([label, doc, *("—" if v is None else f"{v:.10g}" for v in e.engines.values()),
+                     f"{e.difference:.3g}", e.status, e.message])
+    engines = list(check.elements[0].engines) if check.elements else []
+    table = tabulate(rows, headers=["quantity", "document", *engines, "difference", "status", "why"],
+                     disable_numparse=True)
+    head = f"{check.case.path}: {check.quantity}: {check.message}" if check.message else \
+        f"{check.case.path}: {check.quantity}"
+    if check.printed:
+        head += f"\nprinted formula: {check.printed}"
+    return f"{head}\n{table}"
