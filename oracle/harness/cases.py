@@ -166,11 +166,17 @@ def _strip(nested, i):
     return [_strip(n, i) for n in nested]
 
 
+def _key_error(path, node, key, message):
+    """A CaseError at the position of ``key`` in the mapping ``node``."""
+    line, col = (node.keys or {}).get(key, (node.line, node.col))
+    return CaseError(path, line, col, message)
+
+
 def _check_fields(path, node, allowed, what):
-    for key, value in _mapping(path, node, what).items():
+    for key in _mapping(path, node, what):
         if key not in allowed:
-            raise _err(path, value, f"unknown field {key!r} in {what}{suggest(key, allowed)}"
-                       f" (allowed: {', '.join(sorted(allowed))})")
+            raise _key_error(path, node, key, f"unknown field {key!r} in {what}{suggest(key, allowed)}"
+                             f" (allowed: {', '.join(sorted(allowed))})")
 
 
 def _require(path, node, keys, what):
@@ -210,7 +216,8 @@ def _parse_expr(path, node, what):
         return expr_lang.parse(text)
     except expr_lang.ExprError as exc:
         # a quoted scalar starts one column before its text
-        raise CaseError(path, node.line, node.col + exc.offset + 1, f"{what}: {exc.message}") from None
+        col = node.col + exc.offset + (1 if node.quoted else 0)
+        raise CaseError(path, node.line, col, f"{what}: {exc.message}") from None
 
 
 # ---------------------------------------------------------------- kinds
@@ -455,7 +462,7 @@ def _load_expect(path, node, case, known):
         if quantity not in known:
             hint = suggest(quantity, known)
             listing = ", ".join(sorted(known)[:12]) + (", …" if len(known) > 12 else "")
-            raise _err(path, entry, f"unknown quantity {quantity!r}{hint} (this case has: {listing})")
+            raise _key_error(path, node, quantity, f"unknown quantity {quantity!r}{hint} (this case has: {listing})")
         fields = {"value": entry}
         if isinstance(entry.value, dict):
             _check_fields(path, entry, EXPECT_FIELDS, f"expect {quantity}")

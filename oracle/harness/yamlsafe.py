@@ -40,6 +40,8 @@ class Node:
     value: object
     line: int
     col: int
+    quoted: bool = False          # a quoted scalar: its text starts one column after ``col``
+    keys: dict | None = None      # for a mapping: key → (line, col) of the key itself
 
     def plain(self):
         """The value with positions stripped (Number → float)."""
@@ -71,7 +73,7 @@ def _scalar(node: ScalarNode, path):
             return Node(Number(float(text), decimals_of(text), text), line, col)
         if text.lower() in _SPECIAL:
             return Node(Number(_SPECIAL[text.lower()], 0, text), line, col)
-    return Node(text, line, col)
+    return Node(text, line, col, quoted=node.style in ("'", '"'))
 
 
 def _convert(node, path):
@@ -81,7 +83,7 @@ def _convert(node, path):
     if isinstance(node, SequenceNode):
         return Node([_convert(n, path) for n in node.value], line, col)
     if isinstance(node, MappingNode):
-        out = {}
+        out, keys = {}, {}
         for k, v in node.value:
             key = _convert(k, path)
             if isinstance(key.value, (dict, list)):
@@ -90,7 +92,8 @@ def _convert(node, path):
             if name in out:
                 raise CaseError(path, key.line, key.col, f"duplicate key {name!r}")
             out[name] = _convert(v, path)
-        return Node(out, line, col)
+            keys[name] = (key.line, key.col)
+        return Node(out, line, col, keys=keys)
     raise CaseError(path, line, col, "unsupported YAML node")  # pragma: no cover
 
 
@@ -104,7 +107,10 @@ def load(text: str, path) -> Node:
             if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
                 raise CaseError(*where, "anchors and aliases (&, *) are not allowed in case files")
             tag = getattr(event, "tag", None)
-            if tag is not None and not getattr(event, "implicit", (False,))[0]:
+            implicit = getattr(event, "implicit", False)
+            if isinstance(implicit, tuple):
+                implicit = implicit[0]
+            if tag is not None and not implicit:
                 raise CaseError(*where, f"YAML tags are not allowed in case files (found {tag})")
         node = yaml.compose(text)
     except MarkedYAMLError as exc:
