@@ -11,7 +11,8 @@ finite differences are compared with the engines at
 The engine evaluates values only, through another engine's ``activation``,
 ``loss`` and ``graph`` functions (refimpl by default, see oracle.harness.engines):
 no derivative of that engine is used. Quantities that are not derivatives
-(z, a, C) are not provided.
+(z, a, C) are not provided; the update w − η·∇ is, so that every step of a
+gradient-descent history gets its own finite-difference gradients.
 """
 from __future__ import annotations
 
@@ -53,7 +54,13 @@ class FiniteDifferences:
         raise NotImplementedError("finite differences give derivatives only")
 
     def update(self, W, b, dC_dW, dC_db, eta, frozen=()):
-        raise NotImplementedError("finite differences give derivatives only")
+        """w − η·(finite-difference gradient): arithmetic only, so that later steps can be differenced too."""
+        W_new = {l: np.array(w, dtype=float) - (0.0 if f"W{l}" in frozen else eta * np.asarray(dC_dW[l]))
+                 for l, w in W.items()}
+        b_new = {l: None if v is None else
+                 np.array(v, dtype=float) - (0.0 if f"b{l}" in frozen else eta * np.asarray(dC_db[l]))
+                 for l, v in b.items()}
+        return W_new, b_new
 
     def activation_derivative(self, name, z, param=None, axis=0):
         if name in ("softmax", "log_softmax"):

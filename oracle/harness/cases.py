@@ -56,6 +56,7 @@ class Expected:
     correct: np.ndarray | None = None
     correct_decimals: np.ndarray | None = None
     computed: bool = False        # not printed in the document (an answer key value)
+    heading: str | None = None    # the slide heading of this value, where it differs from the case's
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Formula:
     erratum: str | None = None
     correct: str | None = None
     correct_tree: tuple | None = None   # the correct formula, checked like the printed one
+    heading: str | None = None          # the slide heading of this formula, where it differs from the case's
 
 
 @dataclass
@@ -433,7 +435,12 @@ def given_bindings(case):
     """Names of the given values usable in expressions."""
     g = case.given
     if case.kind == "network":
-        env = {"x": g["x"], "y": g["y"], "N": float(g["N"])}
+        def batch(v):   # one example as a column (n, 1), or a row (1, n): the engines' shapes
+            v = np.asarray(v, dtype=float)
+            if v.ndim == 1:
+                return v[:, None] if case.convention == "column" else v[None, :]
+            return v
+        env = {"x": batch(g["x"]), "y": batch(g["y"]), "N": float(g["N"])}
         if g["eta"] is not None:
             env["eta"] = g["eta"]
         for l in g["W"]:
@@ -453,7 +460,7 @@ def given_bindings(case):
 
 # ---------------------------------------------------------------- expectations
 
-EXPECT_FIELDS = {"value", "allowance", "reason", "erratum", "correct", "computed"}
+EXPECT_FIELDS = {"value", "allowance", "reason", "erratum", "correct", "computed", "heading"}
 
 
 def _load_expect(path, node, case, known):
@@ -490,6 +497,8 @@ def _load_expect(path, node, case, known):
                                f"but the printed value has {value.size}")
         elif "correct" in fields:
             raise _err(path, fields["correct"], "'correct' belongs to an erratum: add erratum: <note>")
+        if "heading" in fields:
+            e.heading = _string(path, fields["heading"], "heading")
         if "computed" in fields:
             flag = fields["computed"]
             if not isinstance(flag.value, bool):
@@ -504,7 +513,7 @@ def _load_formulas(path, node, case, known_bindings, known_quantities):
         raise _err(path, node, "formulas must be a list of {name, printed, expr, equals}")
     out = []
     for item in node.value:
-        _check_fields(path, item, {"name", "printed", "expr", "equals", "erratum", "correct"}, "formula")
+        _check_fields(path, item, {"name", "printed", "expr", "equals", "erratum", "correct", "heading"}, "formula")
         _require(path, item, ("name", "printed", "expr", "equals"), "formula")
         f = item.value
         tree = _parse_expr(path, f["expr"], "formula expr")
@@ -517,6 +526,8 @@ def _load_formulas(path, node, case, known_bindings, known_quantities):
             raise _err(path, f["equals"], f"unknown quantity {equals!r}{suggest(equals, known_quantities)}")
         formula = Formula(_string(path, f["name"], "name"), _string(path, f["printed"], "printed"),
                           tree, equals, item.line, item.col)
+        if "heading" in f:
+            formula.heading = _string(path, f["heading"], "heading")
         if "erratum" in f:
             formula.erratum = _string(path, f["erratum"], "erratum")
             if "correct" in f:

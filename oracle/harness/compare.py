@@ -52,6 +52,11 @@ class Check:
     reason: str | None = None
     printed: str | None = None      # formulas: the text of the printed formula
     texts: list | None = None       # documented numbers as written
+    heading: str | None = None      # slide heading, where it differs from the case's
+
+    @property
+    def source_heading(self):
+        return self.heading or self.case.source.get("heading")
 
     @property
     def failed(self):
@@ -158,7 +163,7 @@ def check_case(case, engines):
                                     x.decimals.reshape(-1), x.allowance, x.erratum)
         check = Check(case, quantity, _overall(elements), elements, documented=not x.computed,
                       computed=x.computed, decimals=x.decimals.reshape(-1).tolist(), erratum=x.erratum,
-                      texts=x.texts,
+                      texts=x.texts, heading=x.heading,
                       allowance=x.allowance, reason=x.reason)
         if x.erratum and check.status == MATCH:
             check.status = MISMATCH
@@ -184,10 +189,10 @@ def _formula_holds(key, equals, results, names, tols):
         if lhs is None or rhs is None or isinstance(lhs, Missing) or isinstance(rhs, Missing):
             continue
         lhs, rhs = np.asarray(lhs).reshape(-1), np.asarray(rhs).reshape(-1)
-        if lhs.size not in (1, rhs.size):
+        if lhs.size != rhs.size:
             return False
         seen = True
-        if not all(_agree(float(u), float(v), tols[n], tols[n]) for u, v in zip(np.broadcast_to(lhs, rhs.shape), rhs)):
+        if not all(_agree(float(u), float(v), tols[n], tols[n]) for u, v in zip(lhs, rhs)):
             return False
     return seen
 
@@ -203,10 +208,9 @@ def _formula_check(case, formula, results, names, tols):
                 problems.append(f"{n}: {lhs.reason}")
             continue
         lhs, rhs = np.asarray(lhs).reshape(-1), np.asarray(rhs).reshape(-1)
-        if lhs.size != rhs.size and lhs.size != 1:
-            problems.append(f"{n}: the formula gives {lhs.size} values, {formula.equals} has {rhs.size}")
+        if lhs.size != rhs.size:
+            problems.append(f"{n}: the formula gives {lhs.size} value(s), {formula.equals} has {rhs.size}")
             continue
-        lhs = np.broadcast_to(lhs, rhs.shape)
         size = rhs.size
         for i in range(rhs.size):
             while len(elements) <= i:
@@ -219,7 +223,7 @@ def _formula_check(case, formula, results, names, tols):
                 e.status = ERRATUM if formula.erratum else MISMATCH
                 e.message = f"formula ≠ {formula.equals} (engine {n})"
     check = Check(case, f"formula:{formula.name}", MATCH, elements, printed=formula.printed,
-                  documented=True, erratum=formula.erratum, correct=formula.correct)
+                  documented=True, erratum=formula.erratum, correct=formula.correct, heading=formula.heading)
     if problems or size is None:
         check.status = MISMATCH
         check.message = "; ".join(problems) or "no engine could evaluate it"

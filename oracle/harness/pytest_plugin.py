@@ -5,7 +5,8 @@ or folder named on the command line. Test ids read
 ``cases/001_sigmoid_net.yaml::delta[2]``; a failure shows a small table of
 the document's value and each engine's, with the difference.
 A case file that does not load is one failing test whose message is
-``file:line:col: problem``.
+``file:line:col: problem``. Registered by oracle.harness.pytest_entry (the
+pytest11 entry point) when pytest configures itself.
 """
 from __future__ import annotations
 
@@ -18,12 +19,6 @@ from .cases import load_case
 from .compare import ERRATUM, MISMATCH, check_case
 from .engines import default_engines
 from .errors import CaseError
-
-
-def pytest_addoption(parser):
-    group = parser.getgroup("backprop-oracle", "backprop-oracle: lecture cases checked by three engines")
-    group.addoption("--no-cases", action="store_true", default=False,
-                    help="Do not collect case files (run only the Python tests).")
 
 
 def pytest_report_header(config):

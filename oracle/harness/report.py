@@ -47,7 +47,7 @@ def _row(check, e, label, engine_names):
         "case": check.case.id,
         "file": str(check.case.path),
         "source": check.case.source.get("document"),
-        "heading": check.case.source.get("heading"),
+        "heading": check.source_heading,
         "quantity": label,
         "document": doc,
         "decimals": None if check.decimals is None or e.document is None else check.decimals[e.index[0]],
@@ -94,7 +94,7 @@ def text(checks, engine_names):
         parts.append("\nErrata in the documents:")
         for c in errata:
             correct = f" Correct: {_fmt_correct(c.correct)}." if c.correct is not None else ""
-            parts.append(f"- {c.case.source.get('document')} — {c.case.source.get('heading')} — "
+            parts.append(f"- {c.case.source.get('document')} — {c.source_heading} — "
                          f"{c.quantity}: {c.erratum}{correct}")
     mismatches = [c for c in checks if c.status == MISMATCH]
     if mismatches:
@@ -106,6 +106,8 @@ def text(checks, engine_names):
 
 
 def _fmt_correct(v):
+    if isinstance(v, list) and len(v) == 1:
+        return f"{v[0]:.6g}"
     if isinstance(v, list):
         return "[" + ", ".join(f"{x:.6g}" for x in v) + "]"
     return str(v)
@@ -117,7 +119,7 @@ def as_json(checks, engine_names):
         "engines": engine_names,
         "summary": {"cases": cases, "quantities": len(checks), **counts},
         "rows": rows(checks, engine_names),
-        "errata": [{"document": c.case.source.get("document"), "heading": c.case.source.get("heading"),
+        "errata": [{"document": c.case.source.get("document"), "heading": c.source_heading,
                     "case": c.case.id, "quantity": c.quantity, "note": c.erratum, "correct": c.correct}
                    for c in checks if c.status == ERRATUM],
     }, indent=2, ensure_ascii=False, default=_json_default)

@@ -143,7 +143,7 @@ def bindings(case, values):
     for q, v in values.items():
         name = binding(q)
         if name and not isinstance(v, Missing):
-            env[name] = v.reshape(()) if v.size == 1 else v
+            env[name] = v
     return env
 
 

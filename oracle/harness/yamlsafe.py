@@ -73,6 +73,8 @@ def _scalar(node: ScalarNode, path):
             return Node(Number(float(text), decimals_of(text), text), line, col)
         if text.lower() in _SPECIAL:
             return Node(Number(_SPECIAL[text.lower()], 0, text), line, col)
+    if node.style == ">":
+        text = text.replace("\a", "")  # ruamel marks the folds of a folded scalar with BEL
     return Node(text, line, col, quoted=node.style in ("'", '"'))
 
 
