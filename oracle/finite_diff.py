@@ -23,16 +23,32 @@ FD_RTOL = 1e-6
 FD_ATOL = 1e-7
 
 
+KINK = 1e-3   # one-sided slopes further apart than this (relative) mean there is no derivative
+
+
+class NotDifferentiable(NotImplementedError):
+    """The function has a kink at the point (e.g. ReLU at 0): central differences say nothing there."""
+
+
 def _central(fun, theta):
-    """∂fun/∂θ for every entry of the array θ (fun takes a perturbed copy of θ)."""
+    """∂fun/∂θ for every entry of the array θ (fun takes a perturbed copy of θ).
+
+    Refuses (NotDifferentiable) where the one-sided slopes disagree, i.e. at a kink,
+    instead of returning the mean of the two slopes.
+    """
     theta = np.array(theta, dtype=float)
     grad = np.zeros_like(theta)
+    f0 = fun(theta)
     for idx in np.ndindex(theta.shape):
         h = STEP * max(1.0, abs(theta[idx]))
         plus, minus = theta.copy(), theta.copy()
         plus[idx] += h
         minus[idx] -= h
-        grad[idx] = (fun(plus) - fun(minus)) / (2.0 * h)
+        f_plus, f_minus = fun(plus), fun(minus)
+        right, left = (f_plus - f0) / h, (f0 - f_minus) / h
+        if abs(right - left) > KINK * max(1.0, abs(right), abs(left)):
+            raise NotDifferentiable(f"no derivative at {theta[idx]!r}: one-sided slopes {left:.6g} and {right:.6g}")
+        grad[idx] = (f_plus - f_minus) / (2.0 * h)
     return grad
 
 

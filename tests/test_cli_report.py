@@ -167,3 +167,8 @@ def test_pytest_plugin_collects_ids_per_quantity(pytester):
     result = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider")
     text = result.stdout.str()
     assert "cases/ok.yaml::delta[1]" in text and "cases/ok.yaml::W[1]'" in text
+
+
+def test_exact_values_are_checked_to_1e_12(tmp_path):
+    assert main(["report", case(tmp_path, "expect:\n  z[1]: {value: -0.02, exact: true}\n")]) == 0
+    assert main(["report", case(tmp_path, "expect:\n  a[1]: {value: 0.495, exact: true}\n", "x.yaml")]) == 1

@@ -168,3 +168,10 @@ def test_finite_differences_provide_derivatives_only():
                                refimpl.activation_derivative("sigmoid", np.array([0.0, 1.0])), rtol=1e-8)
     np.testing.assert_allclose(FD.loss_gradient("mse", np.array([[1.0], [2.0]]), np.zeros((2, 1))),
                                [[1.0], [2.0]], rtol=1e-8)
+
+
+def test_finite_differences_decline_at_a_kink():
+    from oracle.finite_diff import NotDifferentiable
+    with pytest.raises(NotDifferentiable, match="one-sided slopes"):
+        FD.activation_derivative("relu", np.array([0.0]))
+    np.testing.assert_allclose(FD.activation_derivative("relu", np.array([-1.0, 1.0])), [0.0, 1.0])

@@ -57,6 +57,8 @@ class Expected:
     correct_decimals: np.ndarray | None = None
     computed: bool = False        # not printed in the document (an answer key value)
     heading: str | None = None    # the slide heading of this value, where it differs from the case's
+    exact: bool = False           # the printed value is exact (e.g. ReLU's 0, integer arithmetic)
+    correct_texts: list | None = None
 
 
 @dataclass
@@ -460,7 +462,7 @@ def given_bindings(case):
 
 # ---------------------------------------------------------------- expectations
 
-EXPECT_FIELDS = {"value", "allowance", "reason", "erratum", "correct", "computed", "heading"}
+EXPECT_FIELDS = {"value", "allowance", "reason", "erratum", "correct", "computed", "heading", "exact"}
 
 
 def _load_expect(path, node, case, known):
@@ -491,7 +493,9 @@ def _load_expect(path, node, case, known):
         if "erratum" in fields:
             e.erratum = _string(path, fields["erratum"], "erratum")
             if "correct" in fields:
-                e.correct, e.correct_decimals = _array(path, fields["correct"], f"correct {quantity}")
+                e.correct, e.correct_decimals, ctexts = _array(path, fields["correct"], f"correct {quantity}",
+                                                               texts=True)
+                e.correct_texts = ctexts.reshape(-1).tolist()
                 if e.correct.size != value.size:
                     raise _err(path, fields["correct"], f"correct {quantity} has {e.correct.size} values "
                                f"but the printed value has {value.size}")
@@ -499,11 +503,12 @@ def _load_expect(path, node, case, known):
             raise _err(path, fields["correct"], "'correct' belongs to an erratum: add erratum: <note>")
         if "heading" in fields:
             e.heading = _string(path, fields["heading"], "heading")
-        if "computed" in fields:
-            flag = fields["computed"]
-            if not isinstance(flag.value, bool):
-                raise _err(path, flag, f"computed must be true or false, not {_describe(flag)}")
-            e.computed = flag.value
+        for flag_name in ("computed", "exact"):
+            if flag_name in fields:
+                flag = fields[flag_name]
+                if not isinstance(flag.value, bool):
+                    raise _err(path, flag, f"{flag_name} must be true or false, not {_describe(flag)}")
+                setattr(e, flag_name, flag.value)
         out.append(e)
     return out
 

@@ -63,7 +63,10 @@ def main(argv=None):
     if args.output:
         Path(args.output).write_text(out + "\n", encoding="utf-8")
     else:
-        print(out)
+        try:
+            print(out)
+        except BrokenPipeError:  # e.g. piped into head: not an error of the report
+            sys.stderr.close()
     return 1 if any(c.status == MISMATCH for c in checks) else 0
 
 

@@ -2,8 +2,9 @@
 
 Tolerances (README, "Tolerances"):
 - a value printed with N decimals matches an engine when they differ by at
-  most ½·10⁻ᴺ (plus the case's stated allowance, if any, and 1e-12 relative
-  for the binary representation of the printed decimal);
+  most ½·10⁻ᴺ (plus the case's stated allowance, if any, 1e-12 relative
+  for the binary representation of the printed decimal, and the engine's
+  own tolerance); a value declared exact, by 1e-12 relative;
 - two engines agree when they differ by at most rtol·max(|u|, |v|) + atol,
   with (rtol, atol) the larger of the two engines' tolerances;
 - a printed formula holds when it agrees with each engine's quantity to
@@ -63,7 +64,13 @@ class Check:
         return self.status == MISMATCH
 
 
-def doc_tolerance(value, decimals, allowance=0.0):
+EXACT_RTOL = 1e-12
+
+
+def doc_tolerance(value, decimals, allowance=0.0, exact=False):
+    """½·10⁻ᴺ for N printed decimals (+ allowance); 10⁻¹²·max(1, |v|) for a value declared exact."""
+    if exact:
+        return EXACT_RTOL * max(1.0, abs(value)) + allowance
     return 0.5 * 10.0 ** (-int(decimals)) + allowance + 1e-12 * max(1.0, abs(value))
 
 
@@ -85,7 +92,7 @@ def _flat(value, size):
 
 
 def _engine_elements(values, names, tols, size, document=None, decimals=None, allowance=0.0,
-                     erratum=None):
+                     erratum=None, exact=False):
     """Element-wise comparison of the engines (and the document, when given)."""
     flats, problems = {}, []
     for name in names:
@@ -106,10 +113,11 @@ def _engine_elements(values, names, tols, size, document=None, decimals=None, al
         tol = None
         if document is not None:
             d = float(document[i])
-            tol = doc_tolerance(d, decimals[i], allowance)
+            tol = doc_tolerance(d, decimals[i], allowance, exact)
             diffs = [abs(d - v) for _, v in got]
             difference = max(diffs, default=float("nan"))
-            ok = [x <= tol for x in diffs]
+            # the document's rounding plus the engine's own accuracy (finite differences: 1e-6)
+            ok = [x <= tol + tols[k][0] * abs(v) + tols[k][1] for x, (k, v) in zip(diffs, got)]
             if not got:
                 status, message = MISMATCH, "no engine computed it"
             elif all(ok):
@@ -160,7 +168,7 @@ def check_case(case, engines):
             checks.append(Check(case, quantity, _overall(elements), elements))
             continue
         elements = _engine_elements(values, names, tols, x.value.size, x.value.reshape(-1),
-                                    x.decimals.reshape(-1), x.allowance, x.erratum)
+                                    x.decimals.reshape(-1), x.allowance, x.erratum, x.exact)
         check = Check(case, quantity, _overall(elements), elements, documented=not x.computed,
                       computed=x.computed, decimals=x.decimals.reshape(-1).tolist(), erratum=x.erratum,
                       texts=x.texts, heading=x.heading,
@@ -169,7 +177,7 @@ def check_case(case, engines):
             check.status = MISMATCH
             check.message = "declared as an erratum, but the document agrees with the engines"
         if x.erratum and x.correct is not None and check.status != MISMATCH:
-            check.correct = x.correct.reshape(-1).tolist()
+            check.correct = x.correct_texts
             wrong = _engine_elements(values, names, tols, x.correct.size, x.correct.reshape(-1),
                                      x.correct_decimals.reshape(-1))
             if _overall(wrong) != MATCH:

@@ -26,7 +26,7 @@ def rows(checks, engine_names):
     """One row per documented number, one per other quantity (its largest difference)."""
     out = []
     for check in checks:
-        if check.documented or check.computed:
+        if (check.documented or check.computed) and check.printed is None:
             for e in check.elements:
                 out.append(_row(check, e, _label(check, e), engine_names))
         else:
@@ -81,7 +81,8 @@ def text(checks, engine_names):
         doc = "—" if doc is None else (doc if isinstance(doc, str) else _num(doc))
         if isinstance(doc, str) and len(doc) > 40:
             doc = doc[:39] + "…"
-        table.append([r["case"], r["quantity"], doc, *(_num(r["engines"][n]) for n in engine_names),
+        quantity = r["quantity"] if len(r["quantity"]) <= 40 else r["quantity"][:39] + "…"
+        table.append([r["case"], quantity, doc, *(_num(r["engines"][n]) for n in engine_names),
                       f"{r['largest_diff']:.2g}" if r["largest_diff"] == r["largest_diff"] else "—",
                       r["status"].upper() if r["status"] == MISMATCH else r["status"]])
     headers = ["case", "quantity", "document", *engine_names, "largest diff", "status"]
@@ -107,9 +108,9 @@ def text(checks, engine_names):
 
 def _fmt_correct(v):
     if isinstance(v, list) and len(v) == 1:
-        return f"{v[0]:.6g}"
+        return str(v[0])
     if isinstance(v, list):
-        return "[" + ", ".join(f"{x:.6g}" for x in v) + "]"
+        return "[" + ", ".join(map(str, v)) + "]"
     return str(v)
 
 
