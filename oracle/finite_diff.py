@@ -78,6 +78,10 @@ class FiniteDifferences:
                  for l, v in b.items()}
         return W_new, b_new
 
+    def train_step(self, W, b, f, x, y, loss, eta, frozen=(), convention="column"):
+        grads = self.backward(W, b, f, x, y, loss, convention)
+        return self.update(W, b, grads["dC/dW"], grads["dC/db"], eta, frozen)
+
     def activation_derivative(self, name, z, param=None, axis=0):
         if name in ("softmax", "log_softmax"):
             raise NotImplementedError(f"{name} is not elementwise")

@@ -158,6 +158,11 @@ def update(W, b, dC_dW, dC_db, eta, frozen=()):
     return W_new, b_new
 
 
+def train_step(W, b, f, x, y, loss, eta, frozen=(), convention="column"):
+    grads = backward(W, b, f, x, y, loss, convention)
+    return update(W, b, grads["dC/dW"], grads["dC/db"], eta, frozen)
+
+
 _BINARY = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow}
 
 

@@ -11,6 +11,7 @@ arrays, layers keyed by the lectures' layer number l = 1..L.
     forward(W, b, f, x, convention="column")              (z, a)
     backward(W, b, f, x, y, loss, convention="column")    ∂C/∂a, δ, ∂C/∂W, ∂C/∂b per layer
     update(W, b, dC_dW, dC_db, eta, frozen=())            one gradient-descent step
+    train_step(W, b, f, x, y, loss, eta, frozen=(), convention="column")   backward, then update
     graph(program, inputs, offsets=None)                  scalar graph: values and ∂f/∂(each)
     jacobian(W, b, x, convention="column")                ∂z/∂x and ∂z/∂W of one affine layer
 
@@ -23,7 +24,7 @@ from . import activations as _activations
 from . import losses as _losses
 from .graph import graph
 from .jacobian import jacobian
-from .network import backward, forward, update
+from .network import backward, forward, train_step, update
 
 name = "numpy"
 
@@ -49,4 +50,4 @@ def loss_gradient(name, a, y, factor=1.0, axis=0):
 
 
 __all__ = ["activation", "activation_derivative", "loss", "loss_gradient",
-           "forward", "backward", "update", "graph", "jacobian"]
+           "forward", "backward", "update", "train_step", "graph", "jacobian"]

@@ -74,65 +74,106 @@ def _forward_col(W, b, f, x, convention):
     return z, a
 
 
-def backward(W, b, f, x, y, loss, convention="column"):
-    """Backpropagate the cost of the batch (x, y) through the network.
+class Backpropagation:
+    """The backward pass and the update, one method per equation of the lectures.
 
-    loss: (name, factor, reduction), see refimpl.losses.
-    Returns a dict with, for every layer l (dicts keyed by l):
-      "dC/da"    ∂C_n/∂a^l: ∇_a C at l = L, (W^{l+1})ᵀ δ^{l+1} below,
-      "delta"    δ^l = ∂C_n/∂z^l, one column (row) per example,
-      "dC/dW"    ∂C/∂W^l, shaped as W^l,
-      "dC/db"    ∂C/∂b^l, shaped as b^l (None for a layer without bias).
+    The module functions ``backward``, ``update`` and ``train_step`` are the
+    methods of one instance of this class. Each method is one step of the
+    computation, so that a faulty variant of the reference (a catalogued
+    student mistake, see oracle.student.mistakes) overrides exactly one of them.
+    All arrays are in the column convention: one example per column.
     """
-    z, a = _forward_col(W, b, f, x, convention)
-    y = _examples(y, convention)
-    L = max(W)
-    N = a[0].shape[1]
-    cost = losses.get(*loss)
-    scale = 1.0 / N if cost.reduction == "mean" else 1.0         # η/N Σ_n (mean) or η Σ_n (sum)
-    out = activations.get(*f[L])
 
-    dC_da = {L: cost.gradient(a[L], y, axis=0)}                   # ∇_a C
-    delta = {}
-    if isinstance(cost, losses.CrossEntropy) and isinstance(out, activations.Softmax):
-        delta[L] = cost.softmax_delta(a[L], y, axis=0)            # BP1 (softmax + log-likelihood): δ^L = a^L − y
-    else:
-        delta[L] = out.backward(z[L], dC_da[L], axis=0)           # BP1: δ^L = ∇_a C ⊙ f'(z^L)
-    for l in range(L - 1, 0, -1):
-        dC_da[l] = _col(W[l + 1], convention).T @ delta[l + 1]    # (W^{l+1})ᵀ δ^{l+1}
-        delta[l] = activations.get(*f[l]).backward(z[l], dC_da[l], axis=0)  # BP2: δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ f'(z^l)
+    def output_gradient(self, cost, a_L, y):
+        """∇_a C = ∂C_n/∂a^L, per example."""
+        return cost.gradient(a_L, y, axis=0)
 
-    dC_dW, dC_db = {}, {}
-    for l in range(1, L + 1):
-        dW = scale * delta[l] @ a[l - 1].T                        # BP4: ∂C/∂W^l = δ^l (a^{l−1})ᵀ, summed over n
-        dC_dW[l] = _back(dW, convention)
-        if b.get(l) is None:
-            dC_db[l] = None
-        else:
-            db = scale * np.sum(delta[l], axis=1)                 # BP3: ∂C/∂b^l = δ^l, summed over n
-            dC_db[l] = db.reshape(np.shape(b[l]))
+    def activation_backward(self, f, z, a, grad_a):
+        """∂C/∂z from ∂C/∂a: grad_a ⊙ f'(z) (softmax: its Jacobian)."""
+        return f.backward(z, grad_a, axis=0)
 
-    return {
-        "dC/da": {l: _back(v, convention) for l, v in dC_da.items()},
-        "delta": {l: _back(v, convention) for l, v in delta.items()},
-        "dC/dW": dC_dW, "dC/db": dC_db,
-    }
+    def output_error(self, f, cost, z_L, a_L, y, grad_a):
+        """BP1: δ^L = ∇_a C ⊙ f'(z^L); softmax + log-likelihood: δ^L = a^L − y."""
+        if isinstance(cost, losses.CrossEntropy) and isinstance(f, activations.Softmax):
+            return cost.softmax_delta(a_L, y, axis=0)                 # BP1: δ^L = a^L − y
+        return self.activation_backward(f, z_L, a_L, grad_a)          # BP1: δ^L = ∇_a C ⊙ f'(z^L)
+
+    def backpropagate(self, W_next, delta_next):
+        """(W^{l+1})ᵀ δ^{l+1} = ∂C_n/∂a^l."""
+        return W_next.T @ delta_next
+
+    def hidden_error(self, f, z, a, grad_a):
+        """BP2: δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ f'(z^l), with grad_a = (W^{l+1})ᵀ δ^{l+1}."""
+        return self.activation_backward(f, z, a, grad_a)              # BP2
+
+    def batch_scale(self, N, reduction):
+        """1/N for the batch mean (the η/N of the update rule), 1 for the sum."""
+        return 1.0 / N if reduction == "mean" else 1.0
+
+    def bias_gradient(self, delta, scale):
+        """BP3: ∂C/∂b^l = δ^l, summed over the examples (× 1/N for the mean)."""
+        return scale * np.sum(delta, axis=1)                          # BP3
+
+    def weight_gradient(self, delta, a_prev, scale):
+        """BP4: ∂C/∂W^l = δ^l (a^{l−1})ᵀ, summed over the examples (× 1/N for the mean)."""
+        return scale * delta @ a_prev.T                               # BP4
+
+    def step(self, p, grad, eta):
+        """Gradient descent: p → p − η ∂C/∂p."""
+        return p - eta * grad
+
+    def backward(self, W, b, f, x, y, loss, convention="column"):
+        """Backpropagate the cost of the batch (x, y) through the network.
+
+        loss: (name, factor, reduction), see refimpl.losses.
+        Returns a dict with, for every layer l (dicts keyed by l):
+          "dC/da"    ∂C_n/∂a^l: ∇_a C at l = L, (W^{l+1})ᵀ δ^{l+1} below,
+          "delta"    δ^l = ∂C_n/∂z^l, one column (row) per example,
+          "dC/dW"    ∂C/∂W^l, shaped as W^l,
+          "dC/db"    ∂C/∂b^l, shaped as b^l (None for a layer without bias).
+        """
+        z, a = _forward_col(W, b, f, x, convention)
+        y = _examples(y, convention)
+        L = max(W)
+        cost = losses.get(*loss)
+        scale = self.batch_scale(a[0].shape[1], cost.reduction)
+        acts = {l: activations.get(*f[l]) for l in W}
+
+        dC_da = {L: self.output_gradient(cost, a[L], y)}                          # ∇_a C
+        delta = {L: self.output_error(acts[L], cost, z[L], a[L], y, dC_da[L])}    # BP1
+        for l in range(L - 1, 0, -1):
+            dC_da[l] = self.backpropagate(_col(W[l + 1], convention), delta[l + 1])  # (W^{l+1})ᵀ δ^{l+1}
+            delta[l] = self.hidden_error(acts[l], z[l], a[l], dC_da[l])           # BP2
+        dC_dW, dC_db = {}, {}
+        for l in range(1, L + 1):
+            dC_dW[l] = _back(self.weight_gradient(delta[l], a[l - 1], scale), convention)    # BP4
+            dC_db[l] = None if b.get(l) is None else \
+                self.bias_gradient(delta[l], scale).reshape(np.shape(b[l]))                 # BP3
+        return {
+            "dC/da": {l: _back(v, convention) for l, v in dC_da.items()},
+            "delta": {l: _back(v, convention) for l, v in delta.items()},
+            "dC/dW": dC_dW, "dC/db": dC_db,
+        }
+
+    def update(self, W, b, dC_dW, dC_db, eta, frozen=()):
+        """One gradient-descent step: W^l → W^l − η ∂C/∂W^l, b^l → b^l − η ∂C/∂b^l.
+
+        frozen: names of parameters that are not updated, e.g. {"b1", "W2"}.
+        Returns (W_new, b_new); the inputs are not modified.
+        """
+        W_new = {l: np.array(w, dtype=float) if f"W{l}" in frozen
+                 else self.step(np.asarray(w, dtype=float), np.asarray(dC_dW[l]), eta) for l, w in W.items()}
+        b_new = {l: None if v is None else np.array(v, dtype=float) if f"b{l}" in frozen
+                 else self.step(np.asarray(v, dtype=float), np.asarray(dC_db[l]), eta) for l, v in b.items()}
+        return W_new, b_new
+
+    def train_step(self, W, b, f, x, y, loss, eta, frozen=(), convention="column"):
+        """Backward pass, then the update: the parameters after one step of gradient descent."""
+        grads = self.backward(W, b, f, x, y, loss, convention)
+        return self.update(W, b, grads["dC/dW"], grads["dC/db"], eta, frozen)
 
 
-def update(W, b, dC_dW, dC_db, eta, frozen=()):
-    """One gradient-descent step: W^l → W^l − η ∂C/∂W^l, b^l → b^l − η ∂C/∂b^l.
-
-    frozen: names of parameters that are not updated, e.g. {"b1", "W2"}.
-    Returns (W_new, b_new); the inputs are not modified.
-    """
-    W_new = {l: np.array(w, dtype=float) if f"W{l}" in frozen
-             else np.asarray(w, dtype=float) - eta * np.asarray(dC_dW[l]) for l, w in W.items()}
-    b_new = {}
-    for l, bl in b.items():
-        if bl is None:
-            b_new[l] = None
-        elif f"b{l}" in frozen:
-            b_new[l] = np.array(bl, dtype=float)
-        else:
-            b_new[l] = np.asarray(bl, dtype=float) - eta * np.asarray(dC_db[l])
-    return W_new, b_new
+_REFERENCE = Backpropagation()
+backward = _REFERENCE.backward
+update = _REFERENCE.update
+train_step = _REFERENCE.train_step

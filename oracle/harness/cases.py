@@ -320,19 +320,24 @@ def _load_network(path, fields, case):
             frozen = tuple(_choice(path, n, "frozen parameter", names) for n in frozen_node.value)
     case.given = {"W": W, "b": b, "f": f, "x": x, "y": y, "loss": loss, "eta": eta, "steps": steps,
                   "frozen": frozen, "N": N}
+    # in the order of the computation: forward pass, cost, backward pass layer by layer, update
     q = {}
+    elementwise = {l: f[l][0] not in ("softmax", "log_softmax") for l in W}
     for t in range(1, max(steps, 1) + 1):
         at = "" if t == 1 else f"@{t}"
-        q[f"C{at}"] = 1
         for l in W:
-            n = shapes[l] * N
-            q.update({f"z[{l}]{at}": n, f"a[{l}]{at}": n, f"dC/da[{l}]{at}": n, f"delta[{l}]{at}": n,
-                      f"dC/dW[{l}]{at}": W[l].size})
-            if f[l][0] not in ("softmax", "log_softmax"):
-                q[f"f'(z[{l}]){at}"] = n
+            q[f"z[{l}]{at}"] = q[f"a[{l}]{at}"] = shapes[l] * N
+        q[f"C{at}"] = 1
+        for l in sorted(W, reverse=True):
+            q[f"dC/da[{l}]{at}"] = shapes[l] * N
+            if elementwise[l]:
+                q[f"f'(z[{l}]){at}"] = shapes[l] * N
+            q[f"delta[{l}]{at}"] = shapes[l] * N
+            q[f"dC/dW[{l}]{at}"] = W[l].size
             if b[l] is not None:
                 q[f"dC/db[{l}]{at}"] = b[l].size
-            if t <= steps:
+        if t <= steps:
+            for l in W:
                 q[f"W[{l}]'{at}"] = W[l].size
                 if b[l] is not None:
                     q[f"b[{l}]'{at}"] = b[l].size

@@ -65,8 +65,10 @@ def _network(case, engine, out):
                 out[f"{key}[{l}]{at}"] = bwd if isinstance(bwd, Missing) else _array(bwd[key][l])
         if t > g["steps"]:
             break
-        upd = Missing("no gradients") if isinstance(bwd, Missing) else \
-            _call(engine, "update", W, b, bwd["dC/dW"], bwd["dC/db"], g["eta"], g["frozen"])
+        upd = _call(engine, "train_step", W, b, f, x, y, loss, g["eta"], g["frozen"], conv)
+        if isinstance(upd, Missing) and not upd.failed:   # no train_step: backward, then update
+            upd = Missing("no gradients") if isinstance(bwd, Missing) else \
+                _call(engine, "update", W, b, bwd["dC/dW"], bwd["dC/db"], g["eta"], g["frozen"])
         for l in W:
             out[f"W[{l}]'{at}"] = upd if isinstance(upd, Missing) else _array(upd[0][l])
             if b[l] is not None:
