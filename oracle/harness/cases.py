@@ -90,6 +90,7 @@ class Case:
     define: dict = field(default_factory=dict)    # name → (expression tree, source text)
     expect: list = field(default_factory=list)
     formulas: list = field(default_factory=list)
+    raw: bytes = b""                              # the file's bytes as loaded
 
     @property
     def id(self):
@@ -555,7 +556,8 @@ def load_case(path) -> Case:
     """Read, validate and prepare one case file; CaseError on any problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CaseError(path, 1, 1, f"cannot read the file: {exc}") from None
     root = load(text, path)
@@ -569,7 +571,7 @@ def load_case(path) -> Case:
     source = fields["source"]
     _check_fields(path, source, {"document", "heading", "instance"}, "source")
     _require(path, source, ("document", "heading"), "source")
-    case = Case(path=path, title=_string(path, fields["title"], "title"), kind=kind,
+    case = Case(path=path, raw=raw, title=_string(path, fields["title"], "title"), kind=kind,
                 source={k: _string(path, v, f"source {k}") for k, v in source.value.items()})
     if "convention" in fields:
         case.convention = _choice(path, fields["convention"], "convention", CONVENTIONS)

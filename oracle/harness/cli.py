@@ -1,7 +1,12 @@
-"""The command-line tool: ``backprop-oracle report`` (also ``python -m oracle report``).
+"""The command-line tool: ``backprop-oracle COMMAND`` (also ``python -m oracle COMMAND``).
 
-Exit status: 0 when no check is an undeclared mismatch, 1 when one is, 2 for
-unusable input (a case file that does not load, a path that does not exist).
+    report [PATHS]            run the cases through the engines (and --impl) and print the comparison
+    grade SUBMISSIONS         grade a folder of implementations, one row each
+    template [-o FILE]        write the template module students fill in
+
+Exit status: 0 when nothing is an undeclared mismatch (report) or an
+implementation failure (report --impl), 1 when something is, 2 for unusable
+input (a case file that does not load, a path that does not exist).
 """
 from __future__ import annotations
 
@@ -9,33 +14,67 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import report as report_mod
 from .cases import discover, load_case
 from .compare import MISMATCH, check_case
 from .engines import default_engines
 from .errors import CaseError
-from . import report as report_mod
 
-DEFAULT_CASES = Path(__file__).resolve().parents[2] / "cases"
+
+def default_cases():
+    """cases/ of the working directory if there is one, else the bundled cases."""
+    here = Path("cases")
+    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "cases"
+
+
+DEFAULT_CASES = default_cases()
+
+
+def _impl_options(p):
+    p.add_argument("--impl-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="Wall-clock limit for each call into an implementation (default 10 s).")
+    p.add_argument("--impl-memory", type=int, default=1024, metavar="MB",
+                   help="Address-space limit of an implementation's process (default 1024 MB).")
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="backprop-oracle", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="backprop-oracle", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[2:]))
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("report", help="Run every case through every engine and print the comparison.")
-    r.add_argument("paths", nargs="*", help="Case files or folders (default: the bundled cases/).")
+    r.add_argument("paths", nargs="*", help="Case files or folders (default: cases/).")
+    r.add_argument("--cases", action="append", default=[], metavar="PATH",
+                   help="Case files or folders to run (the same as naming them as arguments).")
     r.add_argument("--format", choices=("text", "json"), default="text",
                    help="text: a table for people; json: the same rows for machines.")
     r.add_argument("-o", "--output", help="Write the report to this file instead of standard output.")
+    r.add_argument("--impl", metavar="PATH",
+                   help="Also check this implementation (a .py file, a package folder or a dotted module "
+                        "name), run in an isolated process: its column beside numpy and torch.")
+    r.add_argument("--results-json", metavar="PATH",
+                   help="With --impl: write the results in the Gradescope autograder results.json format.")
+    _impl_options(r)
+    g = sub.add_parser("grade", help="Grade a folder of implementations (one .py file or package each).")
+    g.add_argument("submissions", help="A folder whose .py files and package folders are the submissions.")
+    g.add_argument("--cases", action="append", default=[], metavar="PATH",
+                   help="Case files or folders to grade against (default: cases/).")
+    g.add_argument("--results-dir", metavar="DIR",
+                   help="Write DIR/<submission>/results.json (Gradescope format) for every submission.")
+    g.add_argument("--jobs", type=int, default=2, help="Submissions graded at the same time (default 2).")
+    _impl_options(g)
+    t = sub.add_parser("template", help="Write the module students fill in (the interface, documented).")
+    t.add_argument("-o", "--output", help="Write to this file (default: standard output). Never overwrites.")
     return p
 
 
 def load_all(paths):
     """Load every case; return (cases, errors) — errors are CaseErrors, never tracebacks."""
     cases, errors = [], []
-    for path in discover(paths):
-        if not path.exists():
+    for path in paths:
+        if not Path(path).exists():
             errors.append(CaseError(path, 1, 1, "no such file or folder"))
-            continue
+    for path in discover([p for p in paths if Path(p).exists()]):
         try:
             cases.append(load_case(path))
         except CaseError as exc:
@@ -43,31 +82,70 @@ def load_all(paths):
     return cases, errors
 
 
-def main(argv=None):
-    args = _parser().parse_args(argv)
-    paths = args.paths or [DEFAULT_CASES]
-    missing = [p for p in paths if not Path(p).exists()]
-    cases, errors = load_all([p for p in paths if Path(p).exists()])
-    errors = [CaseError(p, 1, 1, "no such file or folder") for p in missing] + errors
+def _cases_or_exit(paths):
+    cases, errors = load_all(paths)
     for exc in errors:
         print(exc, file=sys.stderr)
     if errors:
-        return 2
+        return None
     if not cases:
         print(f"no case files found under {', '.join(map(str, paths))}", file=sys.stderr)
+        return None
+    return cases
+
+
+def _emit(text, output):
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        return
+    try:
+        print(text)
+    except BrokenPipeError:  # e.g. piped into head: not an error of the report
+        sys.stderr.close()
+
+
+def cmd_report(args):
+    cases = _cases_or_exit(list(args.paths) + list(args.cases) or [default_cases()])
+    if cases is None:
         return 2
+    if args.impl:
+        from oracle.student.cli import report_impl
+        return report_impl(args, cases)
     engines = default_engines()
     names = [e.name for e in engines]
     checks = [c for case in cases for c in check_case(case, engines)]
     out = report_mod.as_json(checks, names) if args.format == "json" else report_mod.text(checks, names)
-    if args.output:
-        Path(args.output).write_text(out + "\n", encoding="utf-8")
-    else:
-        try:
-            print(out)
-        except BrokenPipeError:  # e.g. piped into head: not an error of the report
-            sys.stderr.close()
+    _emit(out, args.output)
     return 1 if any(c.status == MISMATCH for c in checks) else 0
+
+
+def cmd_grade(args):
+    cases = _cases_or_exit(list(args.cases) or [default_cases()])
+    if cases is None:
+        return 2
+    from oracle.student.cli import grade_folder
+    return grade_folder(args, cases)
+
+
+def cmd_template(args):
+    text = (Path(__file__).resolve().parents[1] / "student" / "template.py").read_text(encoding="utf-8")
+    if args.output:
+        target = Path(args.output)
+        if target.exists():
+            print(f"{target}: exists; not overwritten", file=sys.stderr)
+            return 2
+        target.write_text(text, encoding="utf-8")
+        return 0
+    _emit(text.rstrip("\n"), None)
+    return 0
+
+
+COMMANDS = {"report": cmd_report, "grade": cmd_grade, "template": cmd_template}
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":  # pragma: no cover

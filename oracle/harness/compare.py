@@ -91,16 +91,27 @@ def _flat(value, size):
     return arr, None
 
 
+def _fmt_shape(value):
+    return "×".join(map(str, np.shape(value))) or "scalar"
+
+
 def _engine_elements(values, names, tols, size, document=None, decimals=None, allowance=0.0,
                      erratum=None, exact=False):
     """Element-wise comparison of the engines (and the document, when given)."""
-    flats, problems = {}, []
+    flats, problems, shapes = {}, [], {}
     for name in names:
         arr, problem = _flat(values[name], size)
         if problem:
             problems.append(f"{name} {problem}")
         if arr is not None and problem is None:
             flats[name] = arr
+            shapes[name] = tuple(n for n in np.shape(values[name]) if n != 1)   # singleton axes aside
+    if len(set(shapes.values())) > 1:
+        first = next(iter(shapes))
+        for name, shape in shapes.items():
+            if shape != shapes[first]:
+                problems.append(f"{name} gives shape {_fmt_shape(values[name])} where {first} gives "
+                                f"{_fmt_shape(values[first])}")
     n = size if size is not None else (next(iter(flats.values())).size if flats else 0)
     elements = []
     for i in range(n):
@@ -150,9 +161,15 @@ def _overall(elements):
     return ERRATUM if ERRATUM in statuses else MATCH
 
 
-def check_case(case, engines):
-    """All checks of a case: documented values, then every other quantity, then formulas."""
-    results = {e.name: compute(case, e) for e in engines}
+def check_case(case, engines, results=None):
+    """All checks of a case: each quantity in the order of the computation, then formulas.
+
+    ``results`` ({engine name: computed quantities}) may be given for engines already run.
+    """
+    results = dict(results or {})
+    for e in engines:
+        if e.name not in results:
+            results[e.name] = compute(case, e)
     names = [e.name for e in engines]
     tols = {e.name: tolerance(e) for e in engines}
     checks = []

@@ -4,15 +4,33 @@ Importing the plugin (and with it refimpl, the engines and numpy) only in
 ``pytest_configure`` lets pytest-cov start measuring first, so coverage of
 refimpl and oracle counts their module-level code.
 """
+from pathlib import Path
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("backprop-oracle", "backprop-oracle: lecture cases checked by three engines")
     group.addoption("--no-cases", action="store_true", default=False,
                     help="Do not collect case files; run only the Python tests.")
+    group.addoption("--cases", action="append", default=[], metavar="PATH",
+                    help="Run only these case files or folders (may be given several times).")
+    group.addoption("--impl", metavar="PATH", default=None,
+                    help="Check this implementation (a .py file, a package folder or a dotted module name) "
+                         "against every case: one test per case and quantity, run in an isolated process.")
+    group.addoption("--impl-timeout", type=float, default=10.0, metavar="SECONDS",
+                    help="Wall-clock limit for each call into the implementation (default 10 s).")
+    group.addoption("--impl-memory", type=int, default=1024, metavar="MB",
+                    help="Address-space limit of the implementation's process (default 1024 MB).")
+    group.addoption("--results-json", metavar="PATH", default=None,
+                    help="Write per-case, per-quantity results and the score in the Gradescope "
+                         "autograder results.json format.")
 
 
 def pytest_configure(config):
+    cases = config.getoption("--cases")
+    if cases:
+        from _pytest.config import Config
+        explicit = config.args if config.args_source == Config.ArgsSource.ARGS else []
+        config.args = list(explicit) + [str(Path(c)) for c in cases]
     from oracle.harness import pytest_plugin
 
     config.pluginmanager.register(pytest_plugin, "backprop-oracle-cases")

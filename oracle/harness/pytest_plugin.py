@@ -27,6 +27,12 @@ def pytest_report_header(config):
     import numpy
     lines = [f"backprop-oracle: engines numpy {numpy.__version__} (refimpl), torch (autograd, float64), "
              f"fd (central differences)"]
+    impl = config.getoption("--impl")
+    if impl:
+        lines.append(f"backprop-oracle: implementation under test {impl} (isolated; timeout "
+                     f"{config.getoption('--impl-timeout'):g} s, memory {config.getoption('--impl-memory')} MB)")
+    args = ["pytest"] + [a for a in config.invocation_params.args]
+    lines.append("backprop-oracle: reproduce with: " + " ".join(args))
     return lines
 
 
@@ -34,6 +40,50 @@ def _engines(config):
     if not hasattr(config, "_backprop_engines"):
         config._backprop_engines = default_engines()
     return config._backprop_engines
+
+
+def _impl(config):
+    """The implementation under test (--impl), started once per session, with shared references."""
+    if not hasattr(config, "_backprop_impl"):
+        from oracle.student.grade import References
+        from oracle.student.sandbox import IsolatedImplementation
+        spec = config.getoption("--impl")
+        from oracle.student.grade import CaseFileGuard
+        config._backprop_guard = CaseFileGuard([])
+        config._backprop_impl = IsolatedImplementation(spec, timeout=config.getoption("--impl-timeout"),
+                                                       memory_mb=config.getoption("--impl-memory"),
+                                                       guard=config._backprop_guard)
+        config._backprop_refs = References(_engines(config))
+        config._backprop_grades = []
+    return config._backprop_impl
+
+
+def pytest_ignore_collect(collection_path, config):
+    """With --impl only the case files run, unless Python test files are named on the command line."""
+    if config.getoption("--impl") and collection_path.suffix == ".py" \
+            and not _named_on_command_line(config, collection_path):
+        return True
+    return None
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    impl = getattr(config, "_backprop_impl", None)
+    if impl is not None:
+        impl.close()
+        session.config._backprop_tampered = [e for e in impl.events if "case files" in e]
+    path = config.getoption("--results-json")
+    if path:
+        from oracle.student.results import write_results
+        write_results(path, getattr(config, "_backprop_grades", None),
+                      getattr(config, "_backprop_checks", None), impl.name if impl else None)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    changed = getattr(config, "_backprop_tampered", None)
+    if changed:
+        for line in changed:
+            terminalreporter.write_line(f"backprop-oracle: the implementation {line}", red=True)
 
 
 def _named_on_command_line(config, file_path):
@@ -61,6 +111,14 @@ class CaseFailure(Exception):
         self.check = check
 
 
+class ImplFailure(Exception):
+    """A quantity the implementation under test gets wrong."""
+
+    def __init__(self, grade, verdict):
+        super().__init__(verdict.quantity)
+        self.grade, self.verdict = grade, verdict
+
+
 class CaseFile(pytest.File):
     def collect(self):
         try:
@@ -70,6 +128,9 @@ class CaseFile(pytest.File):
             return
         self.case = case
         self._checks = None
+        if self.config.getoption("--impl"):
+            _impl(self.config)
+            self.config._backprop_guard.add(case)
         names = [q for q in case.quantities] + [f"formula:{f.name}" for f in case.formulas]
         lines = {x.quantity: x.line for x in case.expect}
         lines.update({f"formula:{f.name}": f.line for f in case.formulas})
@@ -78,8 +139,22 @@ class CaseFile(pytest.File):
 
     def checks(self):
         if self._checks is None:
-            self._checks = {c.quantity: c for c in check_case(self.case, _engines(self.config))}
+            checks = check_case(self.case, _engines(self.config))
+            self._checks = {c.quantity: c for c in checks}
+            if not hasattr(self.config, "_backprop_checks"):
+                self.config._backprop_checks = []
+            self.config._backprop_checks.extend(checks)
         return self._checks
+
+    def grade(self):
+        """The implementation's verdicts on this case (--impl)."""
+        if getattr(self, "_grade", None) is None:
+            from oracle.student.grade import grade_case
+            impl = _impl(self.config)
+            self._grade = grade_case(self.case, impl, self.config._backprop_refs)
+            self._verdicts = {v.quantity: v for v in self._grade.verdicts}
+            self.config._backprop_grades.append(self._grade)
+        return self._grade
 
 
 class CaseItem(pytest.Item):
@@ -88,6 +163,8 @@ class CaseItem(pytest.Item):
         self.quantity, self.line = quantity, line
 
     def runtest(self):
+        if self.config.getoption("--impl"):
+            return self._run_impl()
         check = self.parent.checks().get(self.quantity)
         if check is None:
             pytest.skip("no engine provides this quantity")
@@ -97,9 +174,24 @@ class CaseItem(pytest.Item):
         if check.status == MISMATCH:
             raise CaseFailure(check)
 
+    def _run_impl(self):
+        from oracle.student.grade import DOWNSTREAM, NOT_IMPLEMENTED, PASS
+        grade = self.parent.grade()
+        verdict = self.parent._verdicts.get(self.quantity)
+        if verdict is None or verdict.status == NOT_IMPLEMENTED:
+            pytest.skip(f"not implemented: {verdict.message if verdict else 'not computed'}")
+        self.user_properties.append(("status", verdict.status))
+        if verdict.status == DOWNSTREAM:
+            pytest.xfail(verdict.message)
+        if verdict.status != PASS:
+            raise ImplFailure(grade, verdict)
+
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, CaseFailure):
             return failure_table(excinfo.value.check)
+        if isinstance(excinfo.value, ImplFailure):
+            from oracle.student.results import verdict_text
+            return verdict_text(excinfo.value.grade, excinfo.value.verdict)
         return super().repr_failure(excinfo)
 
     def reportinfo(self):

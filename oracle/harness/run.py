@@ -28,11 +28,43 @@ def _call(engine, function, *args):
     except NotImplementedError:
         return Missing(f"{function} not implemented")
     except Exception as exc:  # an engine that fails is reported, and the run goes on
+        if getattr(exc, "report_as_is", False):
+            return Missing(str(exc), failed=True)
         return Missing(f"{function} raised {type(exc).__name__}: {exc}", failed=True)
 
 
-def _array(value):
-    return np.asarray(value, dtype=float)
+def _take(result, what, *keys, layer=None):
+    """result[keys...][layer] as a float array, or Missing(failed) saying what was wrong with the answer.
+
+    Per-layer results must be dicts keyed by the layer number l (a list would be ambiguous:
+    is its first entry layer 0 or layer 1?).
+    """
+    if isinstance(result, Missing):
+        return result
+    value = result
+    try:
+        for key in keys:
+            value = value[key]
+        if layer is not None:
+            if not isinstance(value, dict):
+                return Missing(f"{what} returned a {type(value).__name__} where a dict keyed by the layer "
+                               f"number l = 1, 2, … is expected", failed=True)
+            value = value[layer]
+        array = np.asarray(value, dtype=float)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        where = "".join(f"[{k!r}]" for k in keys + ((layer,) if layer is not None else ()))
+        return Missing(f"{what} returned no usable value{' at ' + where if where else ''} "
+                       f"({type(exc).__name__}: {exc})", failed=True)
+    return array
+
+
+def _pair(result, what):
+    """A 2-tuple answer such as (z, a) or (W_new, b_new), or Missing(failed)."""
+    if isinstance(result, Missing):
+        return result
+    if isinstance(result, (tuple, list)) and len(result) == 2:
+        return result
+    return Missing(f"{what} returned {type(result).__name__}, expected a pair", failed=True)
 
 
 def _network(case, engine, out):
@@ -42,97 +74,89 @@ def _network(case, engine, out):
     L = max(W)
     for t in range(1, max(g["steps"], 1) + 1):
         at = "" if t == 1 else f"@{t}"
-        fwd = _call(engine, "forward", W, b, f, x, conv)
-        if isinstance(fwd, Missing):
-            for l in W:
-                out[f"z[{l}]{at}"] = out[f"a[{l}]{at}"] = out[f"f'(z[{l}]){at}"] = fwd
-            out[f"C{at}"] = fwd
-        else:
-            z, a = fwd
-            for l in W:
-                out[f"z[{l}]{at}"], out[f"a[{l}]{at}"] = _array(z[l]), _array(a[l])
-                if f"f'(z[{l}])" in case.quantities:
-                    out[f"f'(z[{l}]){at}"] = _wrap(_call(engine, "activation_derivative",
-                                                         f[l][0], _array(z[l]), f[l][1], axis))
-            aL = _array(a[L])
-            out[f"C{at}"] = _wrap(_call(engine, "loss", loss[0], aL, np.reshape(y, aL.shape),
-                                        loss[1], loss[2], axis))
+        fwd = _pair(_call(engine, "forward", W, b, f, x, conv), "forward")
+        for l in W:
+            out[f"z[{l}]{at}"] = _take(fwd, "forward", 0, layer=l)
+            out[f"a[{l}]{at}"] = _take(fwd, "forward", 1, layer=l)
+            if f"f'(z[{l}])" in case.quantities:
+                z = out[f"z[{l}]{at}"]
+                out[f"f'(z[{l}]){at}"] = z if isinstance(z, Missing) else _take(
+                    _call(engine, "activation_derivative", f[l][0], z, f[l][1], axis), "activation_derivative")
+        aL = out[f"a[{L}]{at}"]
+        out[f"C{at}"] = aL if isinstance(aL, Missing) else _take(
+            _call(engine, "loss", loss[0], aL, np.reshape(y, aL.shape) if np.size(y) == aL.size else y,
+                  loss[1], loss[2], axis), "loss")
         bwd = _call(engine, "backward", W, b, f, x, y, loss, conv)
         for key in ("dC/da", "delta", "dC/dW", "dC/db"):
             for l in W:
                 if key == "dC/db" and b[l] is None:
                     continue
-                out[f"{key}[{l}]{at}"] = bwd if isinstance(bwd, Missing) else _array(bwd[key][l])
+                if isinstance(bwd, dict) and key not in bwd:
+                    out[f"{key}[{l}]{at}"] = Missing(f"backward gives no {key}")
+                else:
+                    out[f"{key}[{l}]{at}"] = _take(bwd, "backward", key, layer=l)
         if t > g["steps"]:
             break
         upd = _call(engine, "train_step", W, b, f, x, y, loss, g["eta"], g["frozen"], conv)
         if isinstance(upd, Missing) and not upd.failed:   # no train_step: backward, then update
             upd = Missing("no gradients") if isinstance(bwd, Missing) else \
-                _call(engine, "update", W, b, bwd["dC/dW"], bwd["dC/db"], g["eta"], g["frozen"])
+                _call(engine, "update", W, b, bwd.get("dC/dW") if isinstance(bwd, dict) else None,
+                      bwd.get("dC/db") if isinstance(bwd, dict) else None, g["eta"], g["frozen"])
+        upd = _pair(upd, "the update")
+        W_new, b_new = {}, {}
         for l in W:
-            out[f"W[{l}]'{at}"] = upd if isinstance(upd, Missing) else _array(upd[0][l])
+            W_new[l] = out[f"W[{l}]'{at}"] = _take(upd, "the update", 0, layer=l)
             if b[l] is not None:
-                out[f"b[{l}]'{at}"] = upd if isinstance(upd, Missing) else _array(upd[1][l])
-        if isinstance(upd, Missing):
+                b_new[l] = out[f"b[{l}]'{at}"] = _take(upd, "the update", 1, layer=l)
+            else:
+                b_new[l] = None
+        if any(isinstance(v, Missing) for v in list(W_new.values()) + list(b_new.values())):
             break
-        W, b = upd
-
-
-def _wrap(value):
-    return value if isinstance(value, Missing) else _array(value)
+        W, b = W_new, b_new
 
 
 def _graph(case, engine, out):
     g = case.given
     program, inputs = g["program"], g["inputs"]
     f = program[-1][0]
-    res = _call(engine, "graph", program, inputs, None)
+    res = _pair(_call(engine, "graph", program, inputs, None), "graph")
     names = list(inputs) + [n for n, _ in program]
-    base = None
+    values = None if isinstance(res, Missing) else res[0]
     for name in names:
-        if isinstance(res, Missing):
-            out[name] = out[f"d{f}/d{name}"] = res
-            continue
-        values, grads = res
-        out[name] = Missing("values not provided") if values is None else _array(values[name])
-        out[f"d{f}/d{name}"] = _array(grads[name])
-        if values is not None:
-            base = values[f]
+        out[name] = res if isinstance(res, Missing) else (
+            Missing("values not provided") if values is None else _take(values, "graph", name))
+        out[f"d{f}/d{name}"] = _take(res, "graph", 1, name)
     for offsets in g["perturbations"]:
         label = perturbation_label(offsets)
-        pres = _call(engine, "graph", program, inputs, offsets)
+        pres = _pair(_call(engine, "graph", program, inputs, offsets), "graph")
+        pvalues = None if isinstance(pres, Missing) else pres[0]
         for name in names:
-            if isinstance(pres, Missing) or pres[0] is None:
-                out[f"{name}({label})"] = pres if isinstance(pres, Missing) else Missing("values not provided")
-            else:
-                out[f"{name}({label})"] = _array(pres[0][name])
-        key = f"Δ{f}({label})"
-        if isinstance(pres, Missing) or pres[0] is None or base is None:
-            out[key] = Missing("values not provided")
-        else:
-            out[key] = _array(pres[0][f] - base)
+            out[f"{name}({label})"] = pres if isinstance(pres, Missing) else (
+                Missing("values not provided") if pvalues is None else _take(pvalues, "graph", name))
+        new, old = out[f"{f}({label})"], out[f]
+        out[f"Δ{f}({label})"] = new if isinstance(new, Missing) else old if isinstance(old, Missing) else new - old
 
 
 def _jacobian(case, engine, out):
     g = case.given
     res = _call(engine, "jacobian", g["W"], g["b"], g["x"], case.convention)
     for key in ("dz/dx", "dz/dW"):
-        out[key] = res if isinstance(res, Missing) else _array(res[key])
+        out[key] = _take(res, "jacobian", key)
 
 
 def _activation(case, engine, out):
     (name, param), z = case.given["activation"], case.given["z"]
     axis = 0 if case.convention == "column" else -1
-    out["a"] = _wrap(_call(engine, "activation", name, z, param, axis))
+    out["a"] = _take(_call(engine, "activation", name, z, param, axis), "activation")
     if "f'(z)" in case.quantities:
-        out["f'(z)"] = _wrap(_call(engine, "activation_derivative", name, z, param, axis))
+        out["f'(z)"] = _take(_call(engine, "activation_derivative", name, z, param, axis), "activation_derivative")
 
 
 def _loss(case, engine, out):
     (name, factor, reduction), a, y = case.given["loss"], case.given["a"], case.given["y"]
     axis = 0 if case.convention == "column" else -1
-    out["C"] = _wrap(_call(engine, "loss", name, a, y, factor, reduction, axis))
-    out["dC/da"] = _wrap(_call(engine, "loss_gradient", name, a, y, factor, axis))
+    out["C"] = _take(_call(engine, "loss", name, a, y, factor, reduction, axis), "loss")
+    out["dC/da"] = _take(_call(engine, "loss_gradient", name, a, y, factor, axis), "loss_gradient")
 
 
 _KINDS = {"network": _network, "graph": _graph, "jacobian": _jacobian,

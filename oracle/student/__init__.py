@@ -1,0 +1,1 @@
+"""Implementations under test: the interface, its template, adapters, isolation, diagnosis, grading."""
