@@ -31,8 +31,16 @@ class Verdict:
     value: object = None          # the implementation's array
     reference: object = None      # numpy's array
     message: str = ""
-    mistake: str | None = None    # catalogued mistake whose value the implementation reproduces
-    equation: str | None = None
+    mistakes: list = field(default_factory=list)   # catalogued mistakes whose value it reproduces
+
+    @property
+    def mistake(self):
+        """The diagnosis: the matching mistake's name (or names, when the case cannot tell them apart)."""
+        return "' or '".join(m.name for m in self.mistakes) or None
+
+    @property
+    def equation(self):
+        return "/".join(dict.fromkeys(m.equation for m in self.mistakes)) or None
 
     @property
     def passed(self):
@@ -82,8 +90,9 @@ def _close(u, v, rtol, atol):
 
 
 def diagnose(case, quantity, value, reference, refs, tolerance):
-    """The catalogued mistake whose value for ``quantity`` the implementation reproduces, if any."""
+    """The catalogued mistakes whose value for ``quantity`` the implementation reproduces (possibly none)."""
     rtol, atol = tolerance
+    found = []
     for name, results in refs.mistakes(case).items():
         faulty = results.get(quantity)
         if faulty is None or isinstance(faulty, Missing):
@@ -91,8 +100,8 @@ def diagnose(case, quantity, value, reference, refs, tolerance):
         if reference is not None and _close(faulty, reference, 1e-9, 1e-12):
             continue                     # the mistake changes nothing here: it cannot explain a difference
         if _close(value, faulty, rtol, atol):
-            return CATALOGUE[name]
-    return None
+            found.append(CATALOGUE[name])
+    return found
 
 
 def grade_case(case, impl, refs):
@@ -102,17 +111,18 @@ def grade_case(case, impl, refs):
     checks = {c.quantity: c for c in check_case(case, refs.engines + [impl], {**results, impl.name: mine})}
     grade = CaseGrade(case)
     previous_ok = None
-    for quantity in case.quantities:       # printed formulas judge the documents, not implementations
+    # the case's own quantities: derived values and printed formulas judge the documents
+    for quantity in (q for q in case.quantities if q not in case.define):
         value = mine.get(quantity)
         reference = results[refs.engines[0].name].get(quantity)
+        reference = None if isinstance(reference, Missing) else reference
         check = checks.get(quantity)
         if check is None or value is None or (isinstance(value, Missing) and not value.failed):
             if value is None or isinstance(value, Missing):
-                grade.verdicts.append(Verdict(case, quantity, NOT_IMPLEMENTED,
+                grade.verdicts.append(Verdict(case, quantity, NOT_IMPLEMENTED, reference=reference,
                                               message=getattr(value, "reason", "not provided")))
             continue
-        v = Verdict(case, quantity, PASS, None if isinstance(value, Missing) else value,
-                    None if isinstance(reference, Missing) else reference)
+        v = Verdict(case, quantity, PASS, None if isinstance(value, Missing) else value, reference)
         problems = [e.message for e in check.elements if impl.name in e.message]
         if isinstance(value, Missing):
             v.status, v.message = ERROR, value.reason
@@ -120,16 +130,14 @@ def grade_case(case, impl, refs):
             v.status = FAIL
             v.message = problems[0] if problems else "gave no value"
             if v.reference is not None:
-                mistake = diagnose(case, quantity, value, v.reference, refs, impl.tolerance)
-                if mistake is not None:
-                    v.mistake, v.equation = mistake.name, mistake.equation
+                v.mistakes = diagnose(case, quantity, value, v.reference, refs, impl.tolerance)
         if v.status == PASS:
             previous_ok = v
         elif grade.first is None:
             grade.first, grade.before = v, previous_ok
         else:
             v.message = f"downstream of the first divergence at {grade.first.quantity}" + (
-                f"; {v.message}" if v.status == ERROR else "")
+                f"; {v.message}" if v.message else "")
             v.status = DOWNSTREAM if v.status == FAIL else v.status
         grade.verdicts.append(v)
     return grade
@@ -160,9 +168,20 @@ class CaseFileGuard:
             self.add(case)
 
     def add(self, case):
-        if case.path not in self.original:
-            self.original[case.path] = case.raw            # the bytes the case was loaded from
-            self.digest[case.path] = hashlib.sha256(case.raw).hexdigest()
+        """Guard a loaded case (the bytes it was loaded from) and every other case file beside it."""
+        with self._lock:
+            self._keep(case.path.resolve(), case.raw)
+            for sibling in sorted(case.path.parent.glob("*.y*ml")):
+                if sibling.resolve() not in self.original:
+                    try:
+                        self._keep(sibling.resolve(), sibling.read_bytes())
+                    except OSError:
+                        pass
+
+    def _keep(self, path, data):
+        if path not in self.original:
+            self.original[path] = data
+            self.digest[path] = hashlib.sha256(data).hexdigest()
 
     def check_and_restore(self):
         with self._lock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -41,11 +42,16 @@ def load(spec):
     return importlib.import_module(spec)
 
 
-def _mutated(args, pristine, prefix="argument"):
-    """Names of the inputs an implementation changed in place."""
+def _mutated(fn, args, pristine):
+    """Names of the inputs an implementation changed in place, e.g. W[1]."""
+    try:
+        names = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        names = []
     out = []
     for i, (now, then) in enumerate(zip(args, pristine)):
-        out.extend(_diff(now, then, f"{prefix} {i + 1}"))
+        name = names[i] if i < len(names) else f"argument {i + 1}"
+        out.extend(_diff(now, then, name))
     return out
 
 
@@ -57,7 +63,7 @@ def _diff(now, then, name):
     if isinstance(then, dict):
         if not isinstance(now, dict) or set(now) != set(then):
             return [name]
-        return [n for k in then for n in _diff(now[k], then[k], f"{name}[{k!r}]")]
+        return [n for k in then for n in _diff(now[k], then[k], f"{name}[{k}]")]
     if isinstance(then, list):
         if not isinstance(now, list) or len(now) != len(then):
             return [name]
@@ -106,7 +112,7 @@ def main():
         except (TypeError, ValueError) as exc:
             send({"ok": False, "error": f"{name} returned {exc}, which is not numbers"})
             continue
-        send({"ok": True, "result": payload, "mutated": _mutated(args, pristine)})
+        send({"ok": True, "result": payload, "mutated": _mutated(fn, args, pristine)})
 
 
 if __name__ == "__main__":
