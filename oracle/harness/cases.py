@@ -290,7 +290,7 @@ def _load_network(path, fields, case):
         else:
             bv, _ = _array(path, bias, f"b{l}")
             if bv.size != w_out:
-                raise _err(path, bias, f"b{l} has {bv.size} entries but W{l} has {w_out} outputs")
+                raise _err(path, bias, f"b{l} has {bv.size} entries but W{l} has {w_out} output{'s' * (w_out != 1)}")
             b[l] = bv.reshape(w_out)
         f[l] = _activation(path, layer.value["activation"])
         shapes[l] = w_out
@@ -298,7 +298,8 @@ def _load_network(path, fields, case):
     L = len(W)
     y_units = y.size // N if y.size % N == 0 else -1
     if y.size != N * shapes[L] or y_units != shapes[L]:
-        raise _err(path, fields["y"], f"y has {y.size} values but the network has {shapes[L]} outputs "
+        raise _err(path, fields["y"], f"y has {y.size} values but the network has {shapes[L]} "
+                   f"output{'s' * (shapes[L] != 1)} "
                    f"for {N} example{'s' if N > 1 else ''}")
     loss = _loss(path, fields["loss"])
     eta, steps, frozen = None, 0, ()

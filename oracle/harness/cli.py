@@ -1,6 +1,7 @@
 """The command-line tool: ``backprop-oracle COMMAND`` (also ``python -m oracle COMMAND``).
 
     report [PATHS]            run the cases through the engines (and --impl) and print the comparison
+    validate PATHS            check case files against the schema without running them
     grade SUBMISSIONS         grade a folder of implementations, one row each
     template [-o FILE]        write the template module students fill in
 
@@ -55,6 +56,8 @@ def _parser():
     r.add_argument("--results-json", metavar="PATH",
                    help="With --impl: write the results in the Gradescope autograder results.json format.")
     _impl_options(r)
+    v = sub.add_parser("validate", help="Check case files against the schema without running them.")
+    v.add_argument("paths", nargs="+", help="Case files or folders.")
     g = sub.add_parser("grade", help="Grade a folder of implementations (one .py file or package each).")
     g.add_argument("submissions", help="A folder whose .py files and package folders are the submissions.")
     g.add_argument("--cases", action="append", default=[], metavar="PATH",
@@ -140,7 +143,21 @@ def cmd_template(args):
     return 0
 
 
-COMMANDS = {"report": cmd_report, "grade": cmd_grade, "template": cmd_template}
+def cmd_validate(args):
+    from .validate import validate_file
+    missing = [p for p in args.paths if not Path(p).exists()]
+    problems = [CaseError(p, 1, 1, "no such file or folder") for p in missing]
+    files = discover([p for p in args.paths if Path(p).exists()])
+    for path in files:
+        problems.extend(validate_file(path))
+    for problem in problems:
+        print(problem)
+    print(f"{len(files)} case file{'s' * (len(files) != 1)} checked, {len(problems)} problem"
+          f"{'s' * (len(problems) != 1)}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+COMMANDS = {"report": cmd_report, "validate": cmd_validate, "grade": cmd_grade, "template": cmd_template}
 
 
 def main(argv=None):
