@@ -2,6 +2,9 @@
 
     report [PATHS]            run the cases through the engines (and --impl) and print the comparison
     validate PATHS            check case files against the schema without running them
+    new KIND NAME             scaffold a commented case file (activation, loss, forward, backprop,
+                              gradient-descent, graph, jacobian)
+    solve CASE [--write]      the answer key, once numpy, torch and finite differences agree
     grade SUBMISSIONS         grade a folder of implementations, one row each
     template [-o FILE]        write the template module students fill in
 
@@ -58,6 +61,17 @@ def _parser():
     _impl_options(r)
     v = sub.add_parser("validate", help="Check case files against the schema without running them.")
     v.add_argument("paths", nargs="+", help="Case files or folders.")
+    n = sub.add_parser("new", help="Scaffold a commented case file to fill in.")
+    from .scaffold import KINDS as SCAFFOLDS
+    n.add_argument("kind", choices=list(SCAFFOLDS), help="The kind of worked example.")
+    n.add_argument("name", help="The case's name: written to cases/NAME.yaml unless -o is given.")
+    n.add_argument("-o", "--output", help="Write to this path instead. An existing file is never overwritten.")
+    so = sub.add_parser("solve", help="Compute every quantity of a case (the answer key).")
+    so.add_argument("case", help="The case file.")
+    so.add_argument("--decimals", type=int, default=4, help="Decimals to round to (default 4).")
+    so.add_argument("--write", action="store_true",
+                    help="Write the values into the case file, marked computed: true, keeping its comments "
+                         "and never overwriting a value that is already there.")
     g = sub.add_parser("grade", help="Grade a folder of implementations (one .py file or package each).")
     g.add_argument("submissions", help="A folder whose .py files and package folders are the submissions.")
     g.add_argument("--cases", action="append", default=[], metavar="PATH",
@@ -157,7 +171,50 @@ def cmd_validate(args):
     return 2 if problems else 0
 
 
-COMMANDS = {"report": cmd_report, "validate": cmd_validate, "grade": cmd_grade, "template": cmd_template}
+def cmd_new(args):
+    from .scaffold import scaffold
+    target = Path(args.output) if args.output else default_cases() / f"{args.name}.yaml"
+    if target.exists():
+        print(f"{target}: exists; not overwritten", file=sys.stderr)
+        return 2
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(scaffold(args.kind, target), encoding="utf-8")
+    print(f"wrote {target}: fill in the placeholders, then `backprop-oracle validate {target}`")
+    return 0
+
+
+def cmd_solve(args):
+    from tabulate import tabulate
+
+    from .solve import Disagreement, answer_key, natural_shapes, updated_text, write_atomically
+    cases = _cases_or_exit([args.case])
+    if cases is None:
+        return 2
+    case = cases[0]
+    engines = default_engines()
+    try:
+        key = answer_key(case, engines)
+    except Disagreement as exc:
+        print(f"{case.path}: {exc}", file=sys.stderr)
+        return 1
+    rows = [[q, ", ".join(f"{v:.{args.decimals}f}" for v in values)] for q, values in key]
+    print(tabulate(rows, headers=["quantity", f"value ({', '.join(e.name for e in engines)} agree)"],
+                   disable_numparse=True))
+    if args.write:
+        text, added = updated_text(case, key, args.decimals, natural_shapes(case, engines[0]))
+        if added:
+            try:
+                write_atomically(case.path, text)
+            except CaseError as exc:
+                print(exc, file=sys.stderr)
+                return 2
+        print(f"{case.path}: {len(added)} computed value{'s' * (len(added) != 1)} written"
+              + ("" if added else " (everything was already there)"), file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"report": cmd_report, "validate": cmd_validate, "new": cmd_new, "solve": cmd_solve,
+            "grade": cmd_grade, "template": cmd_template}
 
 
 def main(argv=None):
