@@ -50,8 +50,13 @@ def _parser():
     r.add_argument("paths", nargs="*", help="Case files or folders (default: cases/).")
     r.add_argument("--cases", action="append", default=[], metavar="PATH",
                    help="Case files or folders to run (the same as naming them as arguments).")
-    r.add_argument("--format", choices=("text", "json"), default="text",
-                   help="text: a table for people; json: the same rows for machines.")
+    r.add_argument("--format", choices=("text", "markdown", "html", "csv", "json"), default="text",
+                   help="text: a table for the terminal; markdown; html: one self-contained page with the "
+                        "figures inline; csv and json: the same rows for machines.")
+    r.add_argument("--errata", action="store_true",
+                   help="List only the errata: every documented value or formula that disagrees with all "
+                        "engines, grouped by source document (text, markdown or json).")
+    r.add_argument("--no-figures", action="store_true", help="HTML without figures.")
     r.add_argument("-o", "--output", help="Write the report to this file instead of standard output.")
     r.add_argument("--impl", metavar="PATH",
                    help="Also check this implementation (a .py file, a package folder or a dotted module "
@@ -111,6 +116,12 @@ def _cases_or_exit(paths):
     return cases
 
 
+def progress(text):
+    """Progress of a long run on the terminal (standard error, and only a terminal): never on stdout."""
+    if sys.stderr.isatty():
+        print(f"\r\033[K{text}", end="" if text else "", file=sys.stderr, flush=True)
+
+
 def _emit(text, output):
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
@@ -130,10 +141,35 @@ def cmd_report(args):
         return report_impl(args, cases)
     engines = default_engines()
     names = [e.name for e in engines]
-    checks = [c for case in cases for c in check_case(case, engines)]
-    out = report_mod.as_json(checks, names) if args.format == "json" else report_mod.text(checks, names)
+    checks = []
+    for i, case in enumerate(cases, 1):
+        progress(f"case {i}/{len(cases)}: {case.id}")
+        checks.extend(check_case(case, engines))
+    progress("")
+    if args.errata:
+        out = report_mod.errata(checks, args.format if args.format in ("markdown", "json") else "text")
+    elif args.format == "json":
+        out = report_mod.as_json(checks, names)
+    elif args.format == "markdown":
+        out = report_mod.markdown(checks, names)
+    elif args.format == "csv":
+        out = report_mod.csv_text(checks, names).rstrip("\n")
+    elif args.format == "html":
+        out = report_mod.html(checks, names, None if args.no_figures else _figures(cases))
+    else:
+        out = report_mod.text(checks, names)
     _emit(out, args.output)
     return 1 if any(c.status == MISMATCH for c in checks) else 0
+
+
+def _figures(cases):
+    """SVG figures of the cases for the HTML report (none when matplotlib is not installed)."""
+    try:
+        from . import draw
+        return draw.figures_svg(cases)
+    except ImportError as exc:
+        print(f"note: no figures in the report: {exc}", file=sys.stderr)
+        return None
 
 
 def cmd_grade(args):

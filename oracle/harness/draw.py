@@ -11,7 +11,7 @@ What each kind of case becomes:
   show the change). Under each neuron: z, a (forward, green), δ = ∂C_n/∂z (backward, red), the
   bias b (``b → b'`` after the update) and, at the output, the target y. With a batch of N > 1
   examples each of z, a, δ, x, y lists its N values in the order of the examples.
-- **graph**: inputs on the left, gates as circles labelled with their operation (+, ·, exp, σ …)
+- **graph**: inputs on the left, gates as circles labelled with their operation (+, ×, ÷, exp, σ …)
   or, for a node whose expression is more than one operation, a box ``name = expression``;
   wires are arrows. On the wire that leaves each input or node: its forward value above (green)
   and ∂f/∂(that wire) below (red), f being the graph's output. The case's perturbations
@@ -52,7 +52,7 @@ _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 _ACT_SYMBOL = {"sigmoid": "σ", "tanh": "tanh", "relu": "ReLU", "leaky_relu": "LReLU", "prelu": "PReLU",
                "swish": "swish", "identity": "id", "softmax": "soft\nmax", "log_softmax": "log\nsoftmax"}
-_GATE_SYMBOL = {"add": "+", "sub": "−", "mul": "·", "div": "÷", "neg": "−", "pow": "^"}
+_GATE_SYMBOL = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "neg": "−", "pow": "^"}
 
 
 # ---------------------------------------------------------------- numbers
@@ -818,9 +818,8 @@ def _graph_figure(mpl, case, values):
             _text(ax, p[0] + w / 2, p[1], n, 11, "black", ha="right", va="center", style="italic")
         elif kind == "circle":
             ax.add_patch(mpl.patches.Circle(tuple(p), R, fc="#e8f0fb", ec="#333333", lw=1.1, zorder=4))
-            size = 36 if label == "·" else 16 if len(label) == 1 else 9 if len(label) <= 3 else 7.5
-            _text(ax, p[0], p[1], label, size, "black", ha="center", va="center_baseline", zorder=5,
-                  weight="bold" if label == "·" else "normal")
+            size = 16 if len(label) == 1 else 9 if len(label) <= 3 else 7.5
+            _text(ax, p[0], p[1], label, size, "black", ha="center", va="center_baseline", zorder=5)
             _text(ax, p[0], p[1] + R + 0.04, n, 8, GRAY, ha="center", va="bottom", style="italic", zorder=5)
         else:
             ax.add_patch(mpl.patches.FancyBboxPatch((p[0] - w / 2, p[1] - h / 2), w, h,
@@ -1063,14 +1062,25 @@ def _history_figure(mpl, case, histories):
     ncols = min(len(panels), 3)
     nrows = math.ceil(len(panels) / ncols)
     width = 3.3 * ncols + 0.6
-    height = 2.5 * nrows + 1.6
+    title = _wrap(mpl, case.title, 11, width - 0.5, weight="bold")
+    head = 0.15 + 0.21 * len(title) + 0.45          # title lines, then the legend row
+    note = _wrap(mpl, f"t = number of gradient-descent updates applied (η = {fmt(g['eta'])}"
+                 + (f"; frozen: {', '.join(g['frozen'])}" if g["frozen"] else "")
+                 + "). C at t is the cost at the parameters after t updates (the forward pass of step t + 1); "
+                   "the parameters are their values after t updates. numpy: line; torch: rings on it"
+                 + ("; ×: the value the notes print." if printed else "."), 7.5, width - 0.4)
+    foot = 0.55 + len(note) * 0.15
+    height = head + 2.5 * nrows + foot
     fig = mpl.Figure(figsize=(width, height), dpi=100)
     mpl.FigureCanvasAgg(fig)
-    top = 1 - 1.05 / height
-    fig.subplots_adjust(left=0.6 / width + 0.04, right=0.97, top=top, bottom=0.75 / height + 0.02,
-                        hspace=0.55, wspace=0.35)
-    fig.text(0.5, 1 - 0.15 / height, textwrap.fill(case.title, int(width / (0.55 * 11 / 72))), ha="center",
-             va="top", fontsize=11, weight="bold", parse_math=False)
+    fig.subplots_adjust(left=0.65 / width, right=1 - 0.2 / width, top=1 - (head + 0.3) / height,
+                        bottom=foot / height, hspace=0.55, wspace=0.35)
+    for k, line in enumerate(title):
+        fig.text(0.5, 1 - (0.15 + 0.21 * k) / height, line, ha="center", va="top", fontsize=11, weight="bold",
+                 parse_math=False)
+    for k, line in enumerate(note):
+        fig.text(0.2 / width, (0.1 + (len(note) - 1 - k) * 0.15) / height, line, fontsize=7.5, color=GRAY,
+                 va="bottom", parse_math=False)
     handles = {}
     for k, (series, idx) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, k + 1)
@@ -1105,15 +1115,9 @@ def _history_figure(mpl, case, histories):
         ax.tick_params(labelsize=7.5)
         ax.grid(alpha=0.3)
         ax.set_xlabel("updates t", fontsize=8)
-    order = [h for key, h in handles.items()]
-    fig.legend(order, [h.get_label() for h in order], loc="upper center", ncol=len(order), fontsize=8.5,
-               frameon=False, bbox_to_anchor=(0.5, 1 - (0.2 + 0.2 * case.title.count(" ") // 12 + 0.3) / height))
-    frozen = f"; frozen: {', '.join(g['frozen'])}" if g["frozen"] else ""
-    fig.text(0.02, 0.015, textwrap.fill(
-        f"t = number of gradient-descent updates applied (η = {fmt(g['eta'])}{frozen}). C at t is the cost at "
-        f"the parameters after t updates (the forward pass of step t + 1); the parameters are the values after "
-        f"t updates. numpy: line; torch: rings on it; ✕: the value the notes print.",
-        int(width / (0.52 * 7.5 / 72))), fontsize=7.5, color=GRAY, va="bottom", parse_math=False)
+    order = list(handles.values())
+    fig.legend(order, [h.get_label() for h in order], loc="center", ncol=len(order), fontsize=8.5,
+               frameon=False, bbox_to_anchor=(0.5, 1 - (head - 0.2) / height))
     return fig
 
 

@@ -276,8 +276,13 @@ class Writer:
 
     def product(self, *pairs, elementwise=False):
         """Factors (M, value) side by side: '·' between numbers, ⊙ (elementwise) or a space otherwise."""
-        scalars = all(self.is_scalar(v) for _, v in pairs)
-        sep = TIMES if scalars else (ODOT if elementwise else SPACE)
+        scalars = [self.is_scalar(v) for _, v in pairs]
+        if all(scalars):
+            sep = TIMES
+        elif elementwise:
+            sep = ODOT
+        else:
+            sep = TIMES if any(scalars) else SPACE
         return join([m for m, _ in pairs], sep)
 
     # ---- blocks
@@ -488,7 +493,7 @@ class ColumnNotation:
     def describe(self):
         return ["Column convention (lecture 001): ", M("zˡ = Wˡaˡ⁻¹ + bˡ", "z^{l} = W^{l} a^{l-1} + b^{l}"), ", ",
                 M("aˡ = f(zˡ)", "a^{l} = f(z^{l})"), ", ", M("a⁰ = x", "a^{0} = x"),
-                "; W^l has one row per unit of layer l, examples are columns."]
+                "; Wˡ has one row per unit of layer l, examples are columns."]
 
 
 class RowNotation(ColumnNotation):
@@ -530,7 +535,7 @@ class RowNotation(ColumnNotation):
     def describe(self):
         return ["Row convention (lectures 000, 004): ", M("hˡ = aˡ⁻¹Wˡ + bˡ", "h^{l} = a^{l-1} W^{l} + b^{l}"), ", ",
                 M("aˡ = f(hˡ)", "a^{l} = f(h^{l})"), ", ", M("a⁰ = x", "a^{0} = x"),
-                "; W^l has one column per unit of layer l, examples are rows; the error is E."]
+                "; Wˡ has one column per unit of layer l, examples are rows; the error is E."]
 
 
 # --------------------------------------------------------------- network
@@ -673,8 +678,7 @@ def _output_error(w, nt, L, y, at):
         fp = w.value(f"f'(z[{L}]){at}")
         fp_sym = act_prime(name, z_sym)
         _activation_derivative(w, g["f"][L], fp_sym, z_sym, a_sym, z, aL, fp, f"f'(z[{L}]){at}")
-        w.eq(d_sym, w.product((g_sym, grad), (fp_sym, fp), elementwise=True),
-             w.product((paren(formula) if needs_paren else formula, grad), (fp_sym, fp), elementwise=True),
+        w.eq(d_sym, g_sym + ODOT + fp_sym, (paren(formula) if needs_paren else formula) + ODOT + fp_sym,
              w.product((w.num(grad), grad), (w.num(fp, lead=False), fp), elementwise=True), w.num(delta),
              q=f"delta[{L}]{at}")
     elif name == "softmax" and loss[0] == "cross_entropy":
@@ -711,7 +715,7 @@ def _hidden_error(w, nt, l, W, at):
         fp = w.value(f"f'(z[{l}]){at}")
         fp_sym = act_prime(name, z_sym)
         _activation_derivative(w, g["f"][l], fp_sym, z_sym, a_sym, z, a, fp, f"f'(z[{l}]){at}")
-        w.eq(d_sym, w.product((paren(nt.backprop(l)), back), (fp_sym, fp), elementwise=True),
+        w.eq(d_sym, paren(nt.backprop(l)) + ODOT + fp_sym,
              w.product((w.num(back), back), (w.num(fp, lead=False), fp), elementwise=True), w.num(delta),
              q=f"delta[{l}]{at}")
     else:
@@ -807,10 +811,10 @@ def _graph(w):
             if not consumers[c]:
                 w.eq(partial(f_sym, c_sym), w.num(0.0), q=f"d{out}/d{c}")
                 w.para(f"{c_sym.text} does not feed {f_sym.text}: its gradient is 0.")
-            w.para("gate ", c_sym + M(" = ", " = ") + _expr(tree, plain_var), ", upstream gradient ",
+            w.para("Gate ", c_sym + M(" = ", " = ") + _expr(tree, plain_var), ", upstream gradient ",
                    partial(f_sym, c_sym) + M(" = ", " = ") + w.num(grads[c]), ":")
         else:
-            w.para("output gate ", c_sym + M(" = ", " = ") + _expr(tree, plain_var), ":")
+            w.para("Output gate ", c_sym + M(" = ", " = ") + _expr(tree, plain_var), ":")
         for u in _in_order(tree):
             rule = _rule(tree, u)
             qs = f"d{out}/d{u}" if c == out and consumers[u] == [out] else None
@@ -875,7 +879,7 @@ def _perturbations(w):
         predicted = sum(float(w.value(f"d{out}/d{k}")) * v for k, v in offsets.items())
         w.eq(M("Δ", r"\Delta ") + f_sym, w.num(new) + MINUS + w.num(old, lead=False), w.num(new - old),
              q=f"Δ{out}({label})")
-        w.para("the gradient predicts ", join([partial(f_sym, plain_var(k)) + TIMES + w.num(v) for k, v in offsets.items()],
+        w.para("The gradient predicts ", join([partial(f_sym, plain_var(k)) + TIMES + w.num(v) for k, v in offsets.items()],
                                                PLUS) + M(" = ", " = ") + w.num(predicted),
                " (exact where f is linear in the perturbed value).")
 
@@ -1022,11 +1026,11 @@ def _expr(t, var, subst=None, w=None, lead=True):
             return base + M(_script_text(int(e[1]), _SUP, "^"), "^{" + str(int(e[1])) + "}")
         ex = _expr(e, var, subst, w)
         return base + M("^(" + ex.text + ")", "^{" + ex.tex + "}")
-    if kind == "div" and (subst is None):
+    if kind == "div":
         num_, den = _expr(t[1], var, subst, w), _expr(t[2], var, subst, w)
         left, right = child(t[1]), child(t[2], right=True)
         return M(left.text + "/" + right.text, r"\frac{" + num_.tex + "}{" + den.tex + "}")
-    op = {"add": PLUS, "sub": MINUS, "mul": TIMES, "div": M(" / ", " / "), "matmul": SPACE}[kind]
+    op = {"add": PLUS, "sub": MINUS, "mul": TIMES, "matmul": SPACE}[kind]
     return child(t[1]) + op + child(t[2], right=True)
 
 
@@ -1056,8 +1060,8 @@ def _activation(w):
     z_sym, a_sym = M("z", "z"), M("a", "a")
     a = w.value("a")
     if name in ("softmax", "log_softmax"):
-        rule = (M("e^z / Σₖ e^{zₖ}", r"\frac{e^{z_j}}{\sum_k e^{z_k}}") if name == "softmax"
-                else M("z − ln Σₖ e^{zₖ}", r"z - \ln \sum_k e^{z_k}"))
+        rule = (M("exp(zⱼ) / Σₖ exp(zₖ)", r"\frac{e^{z_j}}{\sum_k e^{z_k}}") if name == "softmax"
+                else M("zⱼ − ln Σₖ exp(zₖ)", r"z_j - \ln \sum_k e^{z_k}"))
         w.eq(a_sym, call(act, z_sym), rule, call(act, w.num(z)), w.num(a), q="a")
         axis = "each column" if w.column else "each row"
         if np.ndim(z) == 2:
@@ -1274,6 +1278,8 @@ def _render_markdown(blocks):
         elif isinstance(b, Math):
             if b.inline:
                 out.append("$$" + _inline_tex(b.rows) + "$$")
+            elif len(b.rows) == 1 and "\\\\" not in _aligned(b.rows):
+                out.append("$$" + " = ".join(p.tex for p in b.rows[0]) + "$$")
             else:
                 out.append("$$\n\\begin{aligned}\n" + _aligned(b.rows) + "\n\\end{aligned}\n$$")
         else:
@@ -1285,7 +1291,7 @@ def _render_markdown(blocks):
 # Unicode in prose (titles, notes) → LaTeX that a standard article with amsmath typesets
 _LATEX_TEXT = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
                "_": r"\_", "^": r"\^{}", "~": r"\~{}", "—": "---", "–": "--", "…": r"\dots{}", "“": "``", "”": "''",
-               "‘": "`", "’": "'", " ": "~", "⚠": "(!)"}
+               "‘": "`", "’": "'", "\u00a0": "~", "⚠": "(!)"}
 _LATEX_MATH = {"<": "<", ">": ">", "|": "|", "·": r"\cdot", "×": r"\times", "−": "-", "±": r"\pm",
                "½": r"\frac{1}{2}", "¼": r"\frac{1}{4}", "¾": r"\frac{3}{4}", "‖": r"\|", "∂": r"\partial",
                "∇": r"\nabla", "≈": r"\approx", "≡": r"\equiv", "≤": r"\leq", "≥": r"\geq", "≠": r"\neq",

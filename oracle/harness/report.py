@@ -130,3 +130,145 @@ def _json_default(v):
     if v != v:  # NaN
         return None
     raise TypeError(type(v).__name__)
+
+
+# ---------------------------------------------------------------- other formats
+
+def _cell(v):
+    if v is None:
+        return "—"
+    if isinstance(v, str):
+        return v
+    return _num(v) if v == v else "—"
+
+
+def _table_rows(rows_, engine_names):
+    return [[r["quantity"], _cell(r["document"]), *(_cell(r["engines"][n]) for n in engine_names),
+             f"{r['largest_diff']:.2g}" if r["largest_diff"] == r["largest_diff"] else "—", r["status"]]
+            for r in rows_]
+
+
+def _by_case(checks, engine_names):
+    cases = {}
+    for r, check in _rows_with_checks(checks, engine_names):
+        cases.setdefault(check.case.path, (check.case, []))[1].append(r)
+    return cases.values()
+
+
+def _rows_with_checks(checks, engine_names):
+    for check in checks:
+        for r in rows([check], engine_names):
+            yield r, check
+
+
+def markdown(checks, engine_names):
+    """One section per case: source, table, errata; then the summary."""
+    counts, n = summary(checks)
+    parts = [f"# Backpropagation cases: {n} cases, {len(checks)} quantities — {counts[MATCH]} match, "
+             f"{counts[ERRATUM]} declared errata, {counts[MISMATCH]} mismatches\n"]
+    headers = ["quantity", "document", *engine_names, "largest diff", "status"]
+    for case, case_rows in _by_case(checks, engine_names):
+        parts.append(f"## {case.title}\n\n`{case.path.name}` — {case.source.get('document')}, "
+                     f"*{case.source.get('heading')}*\n")
+        parts.append(tabulate(_table_rows(case_rows, engine_names), headers=headers, tablefmt="github",
+                              disable_numparse=True))
+        errata = [r for r in case_rows if r["status"] == ERRATUM or (r["kind"] == "formula" and r["erratum"])]
+        if errata:
+            parts.append("\n**Errata**\n")
+            parts.extend(f"- **{r['quantity']}** (printed {_cell(r['document'])}): {r['erratum']}" for r in errata)
+        parts.append("")
+    return "\n".join(parts)
+
+
+def csv_text(checks, engine_names):
+    import csv
+    import io
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["case", "file", "source", "heading", "quantity", "document", "decimals",
+                     *engine_names, "largest_diff", "tolerance", "status", "message", "erratum"])
+    for r in rows(checks, engine_names):
+        writer.writerow([r["case"], r["file"], r["source"], r["heading"], r["quantity"],
+                         "" if r["document"] is None else r["document"], "" if r["decimals"] is None else r["decimals"],
+                         *("" if r["engines"][n] is None else repr(r["engines"][n]) for n in engine_names),
+                         r["largest_diff"], "" if r["tolerance"] is None else r["tolerance"], r["status"],
+                         r["message"], r["erratum"] or ""])
+    return out.getvalue()
+
+
+def errata(checks, fmt="text"):
+    """Every documented value or formula that disagrees with all engines, grouped by source document."""
+    groups = {}
+    for check in checks:
+        if check.status != ERRATUM:
+            continue
+        texts = check.texts or []
+        printed = check.printed if check.printed is not None else (
+            texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]")
+        groups.setdefault(check.case.source.get("document"), []).append({
+            "heading": check.source_heading, "case": check.case.id, "quantity": check.quantity,
+            "printed": printed, "correct": "" if check.correct is None else _fmt_correct(check.correct),
+            "note": " ".join((check.erratum or "").split())})
+    if fmt == "json":
+        return json.dumps(groups, indent=2, ensure_ascii=False)
+    md = fmt == "markdown"
+    parts = ["# Errata in the lecture notes" if md else "Errata in the lecture notes", ""]
+    for document, items in sorted(groups.items()):
+        parts.append(f"## {document}" if md else f"{document}")
+        parts.append("")
+        for e in items:
+            where = f"*{e['heading']}*" if md else e["heading"]
+            parts.append(f"- {where} — {e['quantity']}: printed {e['printed']}"
+                         + (f"; correct {e['correct']}" if e["correct"] else "") + f". {e['note']}")
+        parts.append("")
+    parts.append(f"{sum(len(v) for v in groups.values())} errata in {len(groups)} documents.")
+    return "\n".join(parts)
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 78em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 0.2em 0.5em; text-align: right; }
+th { background: #f4f4f4; } td.q, td.doc { text-align: left; font-family: monospace; }
+tr.erratum td { background: #fff3cd; } tr.mismatch td { background: #f8d7da; }
+.errata { background: #fff3cd; border-left: 4px solid #e0a800; padding: 0.5em 1em; }
+.source { color: #555; } figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
+.summary { font-weight: bold; }
+"""
+
+
+def html(checks, engine_names, figures=None):
+    """A self-contained page: each case a section with its table, errata highlighted, figure inline.
+
+    figures: {case path: SVG text} drawn beforehand (none: no figures).
+    """
+    from html import escape
+    counts, n = summary(checks)
+    body = [f"<h1>Backpropagation cases</h1><p class='summary'>{n} cases, {len(checks)} quantities: "
+            f"{counts[MATCH]} match, {counts[ERRATUM]} declared errata, {counts[MISMATCH]} mismatches</p>"]
+    for case, case_rows in _by_case(checks, engine_names):
+        body.append(f"<section id='{escape(case.id)}'><h2>{escape(case.title)}</h2>"
+                    f"<p class='source'><code>{escape(case.path.name)}</code> — {escape(str(case.source.get('document')))}, "
+                    f"<em>{escape(str(case.source.get('heading')))}</em></p>")
+        svg = (figures or {}).get(case.path)
+        if svg:
+            body.append(f"<figure>{svg[svg.find('<svg'):]}</figure>")
+        head = "".join(f"<th>{escape(h)}</th>" for h in ["quantity", "document", *engine_names, "largest diff", "status"])
+        trs = []
+        for r, cells in zip(case_rows, _table_rows(case_rows, engine_names)):
+            klass = r["status"] if r["status"] in (ERRATUM, MISMATCH) else ""
+            tds = [f"<td class='q'>{escape(cells[0])}</td>", f"<td class='doc'>{escape(cells[1])}</td>"]
+            tds += [f"<td>{escape(c)}</td>" for c in cells[2:]]
+            trs.append(f"<tr class='{klass}'>{''.join(tds)}</tr>")
+        body.append(f"<table><tr>{head}</tr>{''.join(trs)}</table>")
+        errata_rows = [r for r in case_rows if r["status"] == ERRATUM]
+        if errata_rows:
+            items = "".join(f"<li><b>{escape(r['quantity'])}</b> (printed {escape(_cell(r['document']))}"
+                            + (f"; correct {escape(_fmt_correct(r['correct']))}" if r["correct"] else "")
+                            + f"): {escape(' '.join((r['erratum'] or '').split()))}</li>" for r in errata_rows)
+            body.append(f"<div class='errata'><b>Errata</b><ul>{items}</ul></div>")
+        body.append("</section>")
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<title>Backpropagation cases</title>"
+            f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>")
