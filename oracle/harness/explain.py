@@ -1303,41 +1303,44 @@ _GREEK_LOWER = "αβγδεζηθικλμνξπρστυφχψω"
 _GREEK_NAMES = ["alpha", "beta", "gamma", "delta", "varepsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
                 "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"]
 _LATEX_MATH.update({ch: "\\" + name for ch, name in zip(_GREEK_LOWER, _GREEK_NAMES)})
-_LATEX_MATH.update({ch: "^{" + s + "}" for s, ch in
-                    zip("0123456789+-=()nilLNT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱˡᴸᴺᵀ")})
-_LATEX_MATH.update({ch: "_{" + s + "}" for s, ch in zip("0123456789+-=()aeijklmnopstx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑᵢⱼₖₗₘₙₒₚₛₜₓ")})
+_LATEX_SCRIPT = {ch: ("^", c) for c, ch in zip("0123456789+-=()nilLNT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱˡᴸᴺᵀ")}
+_LATEX_SCRIPT.update({ch: ("_", c) for c, ch in zip("0123456789+-=()aeijklmnopstx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑᵢⱼₖₗₘₙₒₚₛₜₓ")})
 
 
 def _latex_prose(s):
-    """Prose with Unicode symbols as LaTeX: δ → $\\delta$, ŷ → $\\hat{y}$; special characters escaped.
-    Anything unknown is reduced to ASCII, so the fragment never needs a Unicode-aware engine."""
+    """Prose with Unicode symbols as LaTeX: δ → $\\delta$, ŷ → $\\hat{y}$, a⁽³⁾ → a$^{(3)}$; special
+    characters escaped. Anything unknown is reduced to ASCII: the fragment needs no Unicode-aware engine."""
     s = re.sub(r"(.)\u0302", lambda m: "\u0000" + m.group(1), s)     # x̂ (combining circumflex) → hat
-    pieces, hat = [], False                                              # (is_math, text)
+    pieces, hat = [], False                         # (kind, text): kind "text", "math", "^" or "_"
     for ch in s:
         if ch == "\u0000":
             hat = True
             continue
         if hat:
-            pieces.append((True, r"\hat{" + (_LATEX_MATH.get(ch) or ch) + "}"))
+            pieces.append(("math", r"\hat{" + (_LATEX_MATH.get(ch) or ch) + "}"))
             hat = False
         elif ch in _LATEX_TEXT:
-            pieces.append((False, _LATEX_TEXT[ch]))
+            pieces.append(("text", _LATEX_TEXT[ch]))
+        elif ch in _LATEX_SCRIPT:
+            pieces.append(_LATEX_SCRIPT[ch])
         elif ch in _LATEX_MATH:
-            pieces.append((True, _LATEX_MATH[ch]))
+            pieces.append(("math", _LATEX_MATH[ch]))
         elif ord(ch) < 128:
-            pieces.append((False, ch))
+            pieces.append(("text", ch))
         else:
             ascii_ = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode() or "?"
-            pieces.append((False, "".join(_LATEX_TEXT.get(c, c) for c in ascii_)))
-    out, math_run = [], []
-    for is_math, text in pieces + [(False, "")]:
-        if is_math:
-            math_run.append(text)
-            continue
-        if math_run:
-            out.append("$" + " ".join(math_run) + "$")
-            math_run = []
-        out.append(text)
+            pieces.append(("text", "".join(_LATEX_TEXT.get(c, c) for c in ascii_)))
+    out, run = [], []                               # run: the math of one $…$, scripts grouped: ^{(3)}
+    for kind, text in pieces + [("text", "")]:
+        if kind == "text":
+            if run:
+                out.append("$" + "".join(f"{k}{{{t}}}" if k in "^_" else t + " " for k, t in run).strip() + "$")
+                run = []
+            out.append(text)
+        elif kind in "^_" and run and run[-1][0] == kind:
+            run[-1] = (kind, run[-1][1] + text)
+        else:
+            run.append((kind, text))
     return "".join(out)
 
 
