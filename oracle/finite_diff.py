@@ -85,7 +85,7 @@ class FiniteDifferences:
     def activation_derivative(self, name, z, param=None, axis=0):
         if name in ("softmax", "log_softmax"):
             raise NotImplementedError(f"{name} is not elementwise")
-        z = np.asarray(z, dtype=float)
+        z = np.asarray(z, dtype=np.float64)
         out = np.zeros_like(z)
         for idx in np.ndindex(z.shape):   # elementwise: f'(z_i) from f alone
             out[idx] = _central(lambda t: float(self.values.activation(name, t, param, axis).reshape(-1)[0]),
@@ -94,7 +94,8 @@ class FiniteDifferences:
 
     def loss_gradient(self, name, a, y, factor=1.0, axis=0):
         # ∂C_n/∂a: derivative of the summed cost Σ_n C_n (examples are independent)
-        return _central(lambda t: self.values.loss(name, t, y, factor, "sum", axis), a)
+        y = np.asarray(y, dtype=np.float64)
+        return _central(lambda t: self.values.loss(name, t, y, factor, "sum", axis), np.asarray(a, dtype=np.float64))
 
     def _cost(self, W, b, f, x, y, loss, convention, reduction, offsets=None, at=None):
         """The cost, optionally with z^l (offsets[('z', l)]) or a^l (offsets[('a', l)]) shifted."""
@@ -124,9 +125,11 @@ class FiniteDifferences:
                 for l in W}
 
     def backward(self, W, b, f, x, y, loss, convention="column"):
+        # always in float64, also in the float32 mode: differences of float32 costs would be noise
         reduction = loss[2]
-        W = {l: np.asarray(w, dtype=float) for l, w in W.items()}
-        b = {l: None if v is None else np.asarray(v, dtype=float) for l, v in b.items()}
+        W = {l: np.asarray(w, dtype=np.float64) for l, w in W.items()}
+        b = {l: None if v is None else np.asarray(v, dtype=np.float64) for l, v in b.items()}
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         cost = lambda **kw: self._cost(W, b, f, x, y, loss, convention, **kw)  # noqa: E731
         shapes = self._shapes(W, b, f, x, convention)
         out = {"delta": {}, "dC/da": {}, "dC/dW": {}, "dC/db": {}}

@@ -18,7 +18,10 @@ DTYPE = torch.float64
 
 
 def _t(x, grad=False):
-    t = torch.tensor(np.asarray(x, dtype=float), dtype=DTYPE)
+    """A tensor of float64, or float32 when given float32 (the float32 mode)."""
+    x = np.asarray(x)
+    dtype = torch.float32 if x.dtype == np.float32 else DTYPE
+    t = torch.tensor(x.astype(np.float64) if dtype is DTYPE else x, dtype=dtype)
     return t.requires_grad_(grad)
 
 
@@ -39,7 +42,7 @@ def _f(name, z, param, axis):
     if name == "leaky_relu":
         return F.leaky_relu(z, 0.01 if param is None else param)
     if name == "prelu":
-        return F.prelu(z, torch.tensor([0.25 if param is None else param], dtype=DTYPE))
+        return F.prelu(z, torch.tensor([0.25 if param is None else param], dtype=z.dtype))
     if name == "swish":
         beta = 1.0 if param is None else param
         return z * torch.sigmoid(beta * z)

@@ -15,6 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def as_float(x):
+    """x as a floating-point array: float32 stays float32 (the float32 mode), anything else float64."""
+    x = np.asarray(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+
+
 class Activation:
     """Base class: an elementwise activation with a fixed parameter (if any)."""
 
@@ -42,10 +48,10 @@ class Identity(Activation):
     name = "identity"
 
     def value(self, z, axis=0):
-        return np.array(z, dtype=float, copy=True)
+        return as_float(z).copy()
 
     def derivative(self, z, axis=0):
-        return np.ones_like(z, dtype=float)
+        return np.ones_like(as_float(z))
 
 
 def _sigmoid(z):
@@ -55,16 +61,16 @@ def _sigmoid(z):
 
 
 class Sigmoid(Activation):
-    """σ(z) = 1/(1+e^{-z});  σ'(z) = σ(z)(1−σ(z))."""
+    """σ(z) = 1/(1+e^{-z});  σ'(z) = σ(z)(1−σ(z)) = σ(z)σ(−z)."""
 
     name = "sigmoid"
 
     def value(self, z, axis=0):
-        return _sigmoid(np.asarray(z, dtype=float))
+        return _sigmoid(as_float(z))
 
     def derivative(self, z, axis=0):
-        s = _sigmoid(np.asarray(z, dtype=float))
-        return s * (1.0 - s)
+        z = as_float(z)
+        return _sigmoid(z) * _sigmoid(-z)      # = σ(z)(1 − σ(z)), without the cancellation in 1 − σ(z)
 
 
 class Tanh(Activation):
@@ -73,10 +79,10 @@ class Tanh(Activation):
     name = "tanh"
 
     def value(self, z, axis=0):
-        return np.tanh(np.asarray(z, dtype=float))
+        return np.tanh(as_float(z))
 
     def derivative(self, z, axis=0):
-        return 1.0 - np.tanh(np.asarray(z, dtype=float)) ** 2
+        return 1.0 - np.tanh(as_float(z)) ** 2
 
 
 class ReLU(Activation):
@@ -85,10 +91,10 @@ class ReLU(Activation):
     name = "relu"
 
     def value(self, z, axis=0):
-        return np.maximum(np.asarray(z, dtype=float), 0.0)
+        return np.maximum(as_float(z), 0.0)
 
     def derivative(self, z, axis=0):
-        return (np.asarray(z) > 0).astype(float)
+        return (as_float(z) > 0).astype(as_float(z).dtype)
 
 
 class LeakyReLU(Activation):
@@ -98,11 +104,12 @@ class LeakyReLU(Activation):
     default_param = 0.01
 
     def value(self, z, axis=0):
-        z = np.asarray(z, dtype=float)
+        z = as_float(z)
         return np.where(z > 0, z, self.param * z)
 
     def derivative(self, z, axis=0):
-        return np.where(np.asarray(z) > 0, 1.0, self.param)
+        z = as_float(z)
+        return np.where(z > 0, 1.0, self.param).astype(z.dtype)
 
 
 class PReLU(LeakyReLU):
@@ -122,11 +129,11 @@ class Swish(Activation):
     default_param = 1.0
 
     def value(self, z, axis=0):
-        z = np.asarray(z, dtype=float)
+        z = as_float(z)
         return z * _sigmoid(self.param * z)
 
     def derivative(self, z, axis=0):
-        z = np.asarray(z, dtype=float)
+        z = as_float(z)
         s = _sigmoid(self.param * z)
         return s + self.param * z * s * (1.0 - s)
 
@@ -142,7 +149,7 @@ class Softmax(Activation):
     elementwise = False
 
     def value(self, z, axis=0):
-        z = np.asarray(z, dtype=float)
+        z = as_float(z)
         e = np.exp(z - np.max(z, axis=axis, keepdims=True))  # shift by max: no overflow
         return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -161,7 +168,7 @@ class LogSoftmax(Activation):
     elementwise = False
 
     def value(self, z, axis=0):
-        z = np.asarray(z, dtype=float)
+        z = as_float(z)
         m = np.max(z, axis=axis, keepdims=True)
         return z - m - np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True))
 

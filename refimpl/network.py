@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import activations, losses
+from .activations import as_float
 
 CONVENTIONS = ("column", "row")
 
@@ -29,13 +30,13 @@ def _col(array, convention):
     """A parameter or batch array in the column convention."""
     if array is None:
         return None
-    array = np.asarray(array, dtype=float)
+    array = as_float(array)
     return array.T if convention == "row" else array
 
 
 def _examples(x, convention):
     """x as (n_0, N): a 1-D x is one example."""
-    x = np.asarray(x, dtype=float)
+    x = as_float(x)
     if x.ndim == 1:
         return x[:, None]
     return _col(x, convention)
@@ -43,7 +44,7 @@ def _examples(x, convention):
 
 def _bias(b):
     """b^l as a column (n_l, 1), broadcast over the examples."""
-    return None if b is None else np.asarray(b, dtype=float).reshape(-1, 1)
+    return None if b is None else as_float(b).reshape(-1, 1)
 
 
 def _back(array, convention):
@@ -161,10 +162,10 @@ class Backpropagation:
         frozen: names of parameters that are not updated, e.g. {"b1", "W2"}.
         Returns (W_new, b_new); the inputs are not modified.
         """
-        W_new = {l: np.array(w, dtype=float) if f"W{l}" in frozen
-                 else self.step(np.asarray(w, dtype=float), np.asarray(dC_dW[l]), eta) for l, w in W.items()}
-        b_new = {l: None if v is None else np.array(v, dtype=float) if f"b{l}" in frozen
-                 else self.step(np.asarray(v, dtype=float), np.asarray(dC_db[l]), eta) for l, v in b.items()}
+        W_new = {l: as_float(w).copy() if f"W{l}" in frozen
+                 else self.step(as_float(w), as_float(dC_dW[l]), eta) for l, w in W.items()}
+        b_new = {l: None if v is None else as_float(v).copy() if f"b{l}" in frozen
+                 else self.step(as_float(v), as_float(dC_db[l]), eta) for l, v in b.items()}
         return W_new, b_new
 
     def train_step(self, W, b, f, x, y, loss, eta, frozen=(), convention="column"):

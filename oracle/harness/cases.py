@@ -23,7 +23,8 @@ ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "sw
 LOSSES = ("squared_error", "mse", "mae", "binary_cross_entropy", "cross_entropy")
 REDUCTIONS = ("sum", "mean")
 
-COMMON_FIELDS = {"title", "source", "kind", "convention", "note", "define", "expect", "formulas"}
+COMMON_FIELDS = {"title", "source", "kind", "convention", "precision", "note", "define", "expect", "formulas"}
+PRECISIONS = ("float64", "float32")
 KIND_FIELDS = {
     "activation": {"activation", "z"},
     "loss": {"loss", "a", "y"},
@@ -84,6 +85,7 @@ class Case:
     kind: str
     source: dict
     convention: str = "column"
+    precision: str = "float64"                    # float32: the engines compute in single precision
     note: str | None = None
     given: dict = field(default_factory=dict)     # the kind's inputs, as engine arguments
     quantities: dict = field(default_factory=dict)  # name → expected number of elements
@@ -578,6 +580,8 @@ def load_case(path) -> Case:
         case.convention = _choice(path, fields["convention"], "convention", CONVENTIONS)
     if "note" in fields:
         case.note = _string(path, fields["note"], "note")
+    if "precision" in fields:
+        case.precision = _choice(path, fields["precision"], "precision", PRECISIONS)
     _LOADERS[kind](path, fields, case)
 
     bindings = set(given_bindings(case)) | {binding(q) for q in case.quantities if binding(q)}

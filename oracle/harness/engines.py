@@ -14,6 +14,7 @@ from oracle.finite_diff import FD_ATOL, FD_RTOL, FiniteDifferences
 
 ENGINE_RTOL = 1e-10      # float64 engines: relative agreement ...
 ENGINE_ATOL = 1e-12      # ... with an absolute floor for values at or near zero
+FLOAT32_TOL = (1e-4, 1e-6)   # precision: float32 — ε₃₂ = 1.2e-7, grown by sums over widths and layers
 
 TOLERANCE = {"numpy": (ENGINE_RTOL, ENGINE_ATOL), "torch": (ENGINE_RTOL, ENGINE_ATOL),
              "fd": (FD_RTOL, FD_ATOL)}

@@ -173,10 +173,21 @@ def bindings(case, values):
     return env
 
 
+def _single(case):
+    """The case with its given arrays in float32 (the float32 mode)."""
+    def cast(v):
+        if isinstance(v, np.ndarray):
+            return v.astype(np.float32)
+        if isinstance(v, dict):
+            return {k: cast(u) for k, u in v.items()}
+        return v
+    return copy.copy(case).__class__(**{**vars(case), "given": {k: cast(v) for k, v in case.given.items()}})
+
+
 def compute(case, engine):
     """{quantity: array or Missing} for every quantity, derived value and formula of the case."""
     out = {}
-    _KINDS[case.kind](case, engine, out)
+    _KINDS[case.kind](_single(case) if case.precision == "float32" else case, engine, out)
     env = bindings(case, out)
     for name, (tree, _) in case.define.items():
         out[name] = _evaluate(tree, env)
