@@ -19,7 +19,13 @@ def test_value_and_derivative_match_autograd(name, param):
     a = refimpl.activation(name, Z, param)
     d = refimpl.activation_derivative(name, Z, param)
     np.testing.assert_allclose(a, torch_engine.activation(name, Z, param), rtol=1e-12, atol=1e-300)
-    np.testing.assert_allclose(d, torch_engine.activation_derivative(name, Z, param), rtol=1e-12, atol=1e-300)
+    # PyTorch's σ'(z) = σ(z)(1 − σ(z)) loses digits to cancellation where σ(z) ≈ 1: absolute 1e-15
+    np.testing.assert_allclose(d, torch_engine.activation_derivative(name, Z, param), rtol=1e-12, atol=1e-15)
+
+
+def test_sigmoid_derivative_keeps_its_digits_where_sigma_is_close_to_1():
+    exact = np.exp(-np.abs(Z)) / (1 + np.exp(-np.abs(Z))) ** 2          # e^{−|z|}/(1 + e^{−|z|})², exact in float64
+    np.testing.assert_allclose(refimpl.activation_derivative("sigmoid", Z), exact, rtol=1e-13, atol=0)
 
 
 def test_relu_derivative_at_zero_is_zero_as_in_pytorch():
