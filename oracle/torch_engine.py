@@ -68,6 +68,16 @@ def _per_example(name, a, y, factor, axis):
     raise ValueError(f"unknown loss {name!r}")
 
 
+def _per_example_from_logits(name, output, z_L, a_L, y, factor, axis):
+    """C_n as PyTorch computes it stably: from the logits z^L for sigmoid + binary cross-entropy
+    (binary_cross_entropy_with_logits) and softmax + cross-entropy (log_softmax); else from a^L."""
+    if name == "binary_cross_entropy" and output == "sigmoid":
+        return factor * F.binary_cross_entropy_with_logits(z_L, y, reduction="none").sum(dim=axis)
+    if name == "cross_entropy" and output == "softmax":
+        return -factor * (y * torch.log_softmax(z_L, dim=axis)).sum(dim=axis)
+    return _per_example(name, a_L, y, factor, axis)
+
+
 def _reduce(c, reduction):
     return c.sum() if reduction == "sum" else c.mean()
 
@@ -133,14 +143,16 @@ def backward(W, b, f, x, y, loss, convention="column"):
     z, a = _forward(W, b, f, x, convention)
     L = max(W)
     y = _as_batch(y, convention)
-    per_example = torch.atleast_1d(_per_example(name_, a[L], y, factor, axis))
+    per_example = torch.atleast_1d(_per_example_from_logits(name_, f[L][0], z[L], a[L], y, factor, axis))
     C = _reduce(per_example, reduction)
     layers = sorted(W)
     # δ^{n,l} = ∂C_n/∂z^{n,l} and ∂C_n/∂a^{n,l}: gradients of Σ_n C_n (examples are independent)
-    grads = torch.autograd.grad(per_example.sum(), [z[l] for l in layers] + [a[l] for l in layers],
+    grads = torch.autograd.grad(per_example.sum(), [z[l] for l in layers] + [a[l] for l in layers[:-1]],
                                 retain_graph=True)
     delta = dict(zip(layers, grads[:len(layers)]))
-    dC_da = dict(zip(layers, grads[len(layers):]))
+    dC_da = dict(zip(layers[:-1], grads[len(layers):]))
+    a_L = a[L].detach().requires_grad_(True)       # ∇_a C of the loss as a function of a^L
+    (dC_da[L],) = torch.autograd.grad(_per_example(name_, a_L, y, factor, axis).sum(), a_L)
     params = [W[l] for l in layers] + [b[l] for l in layers if b[l] is not None]
     pgrads = iter(torch.autograd.grad(C, params))
     dC_dW = {l: next(pgrads) for l in layers}

@@ -89,16 +89,24 @@ class MAE(Loss):
 
 
 class BinaryCrossEntropy(Loss):
-    """C_n = −factor · Σ_j [y ln a + (1−y) ln(1−a)];  ∂C_n/∂a = factor · (a − y)/(a(1 − a))."""
+    """C_n = −factor · Σ_j [y ln a + (1−y) ln(1−a)];  ∂C_n/∂a = factor · (a − y)/(a(1 − a)).
+
+    The denominator is kept ≥ 1e-12, as PyTorch's BCELoss does, so a = 0 or 1 stays finite.
+    With a sigmoid output layer BP1 simplifies to δ^L = factor · (a^L − y) (see ``sigmoid_delta``).
+    """
 
     name = "binary_cross_entropy"
+    EPSILON = 1e-12
 
     def per_example(self, a, y, axis=0):
         return -self.factor * np.sum(y * _log(a) + (1.0 - y) * _log(1.0 - a), axis=axis)
 
     def gradient(self, a, y, axis=0):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return self.factor * (a - y) / (a * (1.0 - a))
+        return self.factor * (a - y) / np.maximum(a * (1.0 - a), self.EPSILON)
+
+    def sigmoid_delta(self, a, y, axis=0):
+        """δ^L for sigmoid + cross-entropy without dividing by a(1 − a): factor · (a − y)."""
+        return self.factor * (a - y)
 
 
 class CrossEntropy(Loss):

@@ -94,9 +94,11 @@ class Backpropagation:
         return f.backward(z, grad_a, axis=0)
 
     def output_error(self, f, cost, z_L, a_L, y, grad_a):
-        """BP1: δ^L = ∇_a C ⊙ f'(z^L); softmax + log-likelihood: δ^L = a^L − y."""
+        """BP1: δ^L = ∇_a C ⊙ f'(z^L); softmax + log-likelihood and sigmoid + cross-entropy: δ^L = a^L − y."""
         if isinstance(cost, losses.CrossEntropy) and isinstance(f, activations.Softmax):
             return cost.softmax_delta(a_L, y, axis=0)                 # BP1: δ^L = a^L − y
+        if isinstance(cost, losses.BinaryCrossEntropy) and isinstance(f, activations.Sigmoid):
+            return cost.sigmoid_delta(a_L, y, axis=0)                 # BP1: δ^L = σ(z^L) − y
         return self.activation_backward(f, z_L, a_L, grad_a)          # BP1: δ^L = ∇_a C ⊙ f'(z^L)
 
     def backpropagate(self, W_next, delta_next):
