@@ -384,11 +384,12 @@ def _load_graph(path, fields, case):
                 offsets[name] = _number(path, node, f"perturbation of {name}").value
             perturbations.append(offsets)
     case.given = {"program": program, "inputs": inputs, "perturbations": perturbations}
-    q = {name: 1 for name in known}
-    q.update({f"d{out}/d{name}": 1 for name in known})
+    ordered = list(inputs) + [name for name, _ in program]      # file order, the same in every process
+    q = {name: 1 for name in ordered}
+    q.update({f"d{out}/d{name}": 1 for name in ordered})
     for offsets in perturbations:
         label = perturbation_label(offsets)
-        q.update({f"{name}({label})": 1 for name in known})
+        q.update({f"{name}({label})": 1 for name in ordered})
         q[f"Δ{out}({label})"] = 1
     case.quantities = q
 
