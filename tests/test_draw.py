@@ -1,4 +1,5 @@
 """Figures of cases (oracle.harness.draw): files made, well-formed, the expected numbers present as text."""
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -76,7 +77,7 @@ def test_fmt_rounds_to_four_significant_digits_with_a_true_minus():
     assert draw_mod.fmt(0.49500) == "0.495"
     assert draw_mod.fmt(-12.0) == "−12"
     assert draw_mod.fmt(0) == "0"
-    assert draw_mod.fmt(3.0455e-5) == "3.046·10⁻⁵"
+    assert draw_mod.fmt(3.0456e-5) == "3.046·10⁻⁵"
 
 
 def test_fmt_change_shows_as_many_digits_as_the_change_needs():
@@ -139,7 +140,7 @@ def test_network_figure_of_a_3_4_2_network(tmp_path, spy_labels):
     texts = svg_texts(render(case, tmp_path))
     (items,) = spy_labels
     assert len(items) == 3 * 4 + 4 * 2
-    edge_texts = [t for t in texts if " → " in t and not t.startswith(("b = ", "Edges"))]
+    edge_texts = [t for t in texts if re.fullmatch(r"−?[\d.]+ → −?[\d.]+", t)]
     assert len(edge_texts) == 20
     assert sum(t.startswith("δ = ") for t in texts) == 4 + 2
     assert sum(t.startswith("b = ") for t in texts) == 4 + 2
@@ -197,11 +198,28 @@ def test_softmax_figure_is_a_table(tmp_path):
     assert has(texts, "not elementwise")
 
 
-def test_loss_and_jacobian_figures(tmp_path):
-    texts = svg_texts(render(CASES / "001_cost_cross_entropy.yaml", tmp_path, "loss.svg"))
+LOSS_CASE = """\
+title: Squared error of two examples (figure test)
+source: {document: none, heading: test of the loss figure}
+kind: loss
+loss: {name: squared_error, factor: 0.5, reduction: mean}
+a: [[0.8, 0.3], [0.1, 0.6]]
+y: [[1, 0], [0, 1]]
+"""
+
+
+def test_loss_figure(tmp_path):
+    case_file = tmp_path / "loss.yaml"
+    case_file.write_text(LOSS_CASE, encoding="utf-8")
+    texts = svg_texts(render(case_file, tmp_path, "loss.svg"))
     assert "C =" in texts and "∂Cₙ/∂a =" in texts
+    # C = ½·[(0.2² + 0.1²) + (0.3² + 0.4²)] / 2 = 0.075
+    assert "0.075" in texts
+
+
+def test_jacobian_figure(tmp_path):
     texts = svg_texts(render(CASES / "003_wider_jacobian.yaml", tmp_path, "jacobian.svg"))
-    assert "∂z/∂x =" in texts
+    assert "∂z/∂x =" in texts and "∂z₁/∂W =" in texts
     assert has(texts, "1.5") and has(texts, "0.3")
 
 
@@ -228,6 +246,34 @@ def test_history_of_both_engines_agrees(tmp_path):
     assert h_np["C"] == pytest.approx(h_t["C"], rel=1e-10)
     assert [float(w.reshape(-1)[0]) for w in h_np["W1"]] == pytest.approx([0.1, 0.48, 0.708, 0.8448], abs=1e-12)
     assert h_np["C"][0] == pytest.approx(1.805)
+
+
+def test_plot_history_of_a_larger_network_with_frozen_parameters(tmp_path, spy_labels):
+    pytest.importorskip("matplotlib")
+    case_file = tmp_path / "frozen.yaml"
+    case_file.write_text(NET_342.replace("gradient_descent: {eta: 0.5}",
+                                         "gradient_descent: {eta: 0.5, steps: 4, frozen: [b1, W2]}"), encoding="utf-8")
+    out = tmp_path / "history.svg"
+    draw_mod.plot_history(case_file, out)
+    texts = svg_texts(out)
+    assert "W¹: every entry" in texts and "W²: every entry" in texts      # 26 parameters: one panel per array
+    assert "numpy (refimpl)" in texts and "torch (autograd oracle)" in texts
+    assert has(texts, "frozen: b1, W2")
+    # the network figure: frozen parameters keep their value, the others show the first update
+    texts = svg_texts(render(case_file, tmp_path))
+    assert "b = 0.1 (frozen)" in texts
+    (items,) = spy_labels
+    labels = {it["key"]: it["text"] for it in items}
+    assert labels[(2, 0, 0)] == "0.3" and " → " in labels[(1, 0, 0)]
+    assert has(texts, "the first of 4 steps")
+
+
+def test_plot_history_one_panel_per_weight_of_a_small_network(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "history.svg"
+    draw_mod.plot_history(CASES / "001_sigmoid_net.yaml", out)
+    texts = svg_texts(out)
+    assert {"w¹₁₁", "w¹₁₂", "w²", "b¹", "b²"} <= set(texts)
 
 
 def test_plot_history_needs_gradient_descent(tmp_path):

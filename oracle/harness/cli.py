@@ -5,6 +5,7 @@
     new KIND NAME             scaffold a commented case file (activation, loss, forward, backprop,
                               gradient-descent, graph, jacobian)
     solve CASE [--write]      the answer key, once numpy, torch and finite differences agree
+    draw CASE -o FILE         the figure of a case (.svg or .png); --history: loss and parameters per step
     grade SUBMISSIONS         grade a folder of implementations, one row each
     template [-o FILE]        write the template module students fill in
 
@@ -77,6 +78,11 @@ def _parser():
     so.add_argument("--write", action="store_true",
                     help="Write the values into the case file, marked computed: true, keeping its comments "
                          "and never overwriting a value that is already there.")
+    d = sub.add_parser("draw", help="Draw a case as the lecture figures do (needs the figures extra).")
+    d.add_argument("case", help="The case file.")
+    d.add_argument("-o", "--output", required=True, help="The figure file: .svg or .png.")
+    d.add_argument("--history", action="store_true",
+                   help="For a gradient-descent case: the loss and each parameter per step, from both engines.")
     g = sub.add_parser("grade", help="Grade a folder of implementations (one .py file or package each).")
     g.add_argument("submissions", help="A folder whose .py files and package folders are the submissions.")
     g.add_argument("--cases", action="append", default=[], metavar="PATH",
@@ -259,7 +265,21 @@ def cmd_solve(args):
     return 0
 
 
-COMMANDS = {"report": cmd_report, "validate": cmd_validate, "new": cmd_new, "solve": cmd_solve,
+def cmd_draw(args):
+    cases = _cases_or_exit([args.case])
+    if cases is None:
+        return 2
+    try:
+        from . import draw
+        (draw.plot_history if args.history else draw.draw)(cases[0], Path(args.output))
+    except (ImportError, ValueError) as exc:
+        print(f"{args.case}: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}")
+    return 0
+
+
+COMMANDS = {"report": cmd_report, "validate": cmd_validate, "new": cmd_new, "solve": cmd_solve, "draw": cmd_draw,
             "grade": cmd_grade, "template": cmd_template}
 
 

@@ -22,8 +22,14 @@ What each kind of case becomes:
 
 Every number comes from ``compute(case, refimpl)`` (the history plot also runs the torch
 engine), rounded to 4 significant digits; negative numbers are written with the minus sign
-U+2212 (−0.2, not -0.2), as the notes print them. SVG text is kept as text
-(``svg.fonttype: none``), so every label can be searched in the file.
+U+2212 (−0.2, not -0.2). SVG text is kept as text (``svg.fonttype: none``), so every label can
+be searched in the file. Edge labels of a network are placed along their edges by a small
+search that keeps them off each other, off the neurons and off the annotations.
+
+``draw`` and ``plot_history`` take a loaded Case or the path of a case file. They raise
+ValueError for a file name that does not end in .svg or .png (and ``plot_history`` for a case
+that is not a network case with ``gradient_descent``), ImportError with the install hint when
+matplotlib is missing.
 
 matplotlib is imported inside the functions, so the rest of the oracle works without it; the
 figures never touch pyplot or the global backend (a Figure on an Agg canvas, rcParams changed
@@ -152,11 +158,11 @@ def _check_path(path):
     return path
 
 
-def _save(mpl, fig, path):
+def _save(fig, path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    fmt_ = path.suffix.lower()[1:]
-    metadata = {"Date": None} if fmt_ == "svg" else {}
-    fig.savefig(path, format=fmt_, dpi=150, metadata=metadata, facecolor="white")
+    kind = path.suffix.lower()[1:]
+    metadata = {"Date": None} if kind == "svg" else {}     # reproducible SVG: no time stamp
+    fig.savefig(path, format=kind, dpi=150, metadata=metadata, facecolor="white")
 
 
 def _load(case):
@@ -212,7 +218,7 @@ def _header(mpl, ax, case, width, top):
     return y
 
 
-def _legend(ax, lines, width, bottom, size=7.5):
+def _legend(ax, lines, bottom, size=7.5):
     """Legend text (already wrapped) upwards from ``bottom``."""
     y = bottom
     for line in reversed(lines):
@@ -246,7 +252,7 @@ def draw(case, path):
     values = compute(case, refimpl)
     with mpl.rc():
         fig = _DRAWERS[case.kind](mpl, case, values)
-        _save(mpl, fig, path)
+        _save(fig, path)
     return path
 
 
@@ -270,7 +276,7 @@ def plot_history(case, path):
     histories = {"numpy": _history(case, refimpl), "torch": _history(case, torch_engine)}
     with mpl.rc():
         fig = _history_figure(mpl, case, histories)
-        _save(mpl, fig, path)
+        _save(fig, path)
     return path
 
 
@@ -436,7 +442,7 @@ def _network_figure(mpl, case, values):
         for text, color in notes[(l, j)]:
             _text(ax, bc[0], yy, text, fs, color, ha="center", va="top", zorder=6)
             yy -= lh
-    _legend(ax, legend, width, 0.2)
+    _legend(ax, legend, 0.2)
     return fig
 
 
@@ -530,7 +536,7 @@ def _place_edge_labels(items, obstacles, segments, r, restarts=12):
     NC = 33
     seg = np.array([[p0, p1] for p0, p1 in segments], dtype=float)
     obst = np.array(obstacles, dtype=float)
-    for idx, it in enumerate(items):
+    for it in items:
         d = it["p1"] - it["p0"]
         length = float(np.hypot(*d))
         it["u"] = d / length
@@ -826,7 +832,7 @@ def _graph_figure(mpl, case, values):
                                                     boxstyle="round,pad=0,rounding_size=0.06",
                                                     fc="#e8f0fb", ec="#333333", lw=1.1, zorder=4))
             _text(ax, p[0], p[1], label, gfs, "black", ha="center", va="center", zorder=5, linespacing=1.35)
-    _legend(ax, legend, width, 0.2)
+    _legend(ax, legend, 0.2)
     return fig
 
 
@@ -914,7 +920,7 @@ def _activation_figure(mpl, case, values):
         for c, cell in enumerate(row[:24]):
             _text(canvas_ax, x0 + name_w + (c + 1) * cell_w - 0.05, ty - k * 0.2, cell, 8, color, ha="right",
                   va="center")
-    _legend(canvas_ax, legend, width, 0.2)
+    _legend(canvas_ax, legend, 0.2)
     return fig
 
 
@@ -922,8 +928,9 @@ def _loss_figure(mpl, case, values):
     (name, factor, reduction), a, y = case.given["loss"], case.given["a"], case.given["y"]
     rows = [("a", a, "black"), ("y", y, "black"), ("C", _get(values, "C"), GREEN),
             ("∂Cₙ/∂a", _get(values, "dC/da"), RED)]
-    notes = [f"Loss {name.replace('_', ' ')}, factor {fmt(factor)}, reduction {reduction}; C is the batch cost, "
-             f"∂Cₙ/∂a the per-example gradient. Values computed by refimpl (numpy)."]
+    examples = "one column per example" if case.convention == "column" else "one row per example"
+    notes = [f"Loss {name.replace('_', ' ')}, factor {fmt(factor)}, reduction {reduction} ({examples} where a is "
+             f"a matrix); C is the batch cost, ∂Cₙ/∂a the per-example gradient. Values computed by refimpl (numpy)."]
     return _table_figure(mpl, case, rows, notes)
 
 
@@ -977,7 +984,7 @@ def _table_figure(mpl, case, rows, notes):
         for k, line in enumerate(lines):
             _text(ax, x0 + name_w, y - (k + 0.5) * lh, line, fs, color, ha="left", va="center", family=mono)
         y -= len(lines) * lh + 0.12
-    _legend(ax, legend, width, 0.2)
+    _legend(ax, legend, 0.2)
     return fig
 
 
@@ -1001,7 +1008,8 @@ def _history(case, engine):
             params[f"b{l}"] = [np.asarray(g["b"][l], dtype=float)]
     for t in range(1, steps + 1):
         at = "" if t == 1 else f"@{t}"
-        out["C"].append(_get(values, f"C{at}"))
+        C = _get(values, f"C{at}")
+        out["C"].append(None if C is None else float(C))
         for l in sorted(g["W"]):
             params[f"W{l}"].append(_get(values, f"W[{l}]'{at}"))
             if g["b"][l] is not None:
@@ -1053,7 +1061,6 @@ def _history_figure(mpl, case, histories):
     # one subplot per scalar parameter when there are few; else one per parameter array
     panels = [("C", None)]
     for k in names:
-        size = np.asarray(ref[k][0]).size
         if scalars <= 8:
             panels += [(k, idx) for idx in np.ndindex(np.asarray(ref[k][0]).shape)]
         else:
@@ -1073,8 +1080,8 @@ def _history_figure(mpl, case, histories):
     height = head + 2.5 * nrows + foot
     fig = mpl.Figure(figsize=(width, height), dpi=100)
     mpl.FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=0.65 / width, right=1 - 0.2 / width, top=1 - (head + 0.3) / height,
-                        bottom=foot / height, hspace=0.55, wspace=0.35)
+    fig.subplots_adjust(left=0.8 / width, right=1 - 0.2 / width, top=1 - (head + 0.3) / height,
+                        bottom=foot / height, hspace=0.55, wspace=0.5)
     for k, line in enumerate(title):
         fig.text(0.5, 1 - (0.15 + 0.21 * k) / height, line, ha="center", va="top", fontsize=11, weight="bold",
                  parse_math=False)
@@ -1112,6 +1119,7 @@ def _history_figure(mpl, case, histories):
                 handles["printed"] = h
         ax.set_title(_panel_title(series, idx, conv, g), fontsize=9)
         ax.set_xticks(ts)
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")   # 0.400003, not 1e−6+4e−1
         ax.tick_params(labelsize=7.5)
         ax.grid(alpha=0.3)
         ax.set_xlabel("updates t", fontsize=8)
@@ -1123,8 +1131,7 @@ def _history_figure(mpl, case, histories):
 
 def _panel_title(series, idx, conv, g):
     if series == "C":
-        name, factor, reduction = g["loss"]
-        return f"cost C ({name.replace('_', ' ')})"
+        return f"cost C ({g['loss'][0].replace('_', ' ')})"
     kind, l = series[0], series[1:]
     if idx == "all":
         return f"{kind}{sup(l)}: every entry"

@@ -1,0 +1,27 @@
+"""The draw command: figures of cases and the history plot, through the command line."""
+from pathlib import Path
+
+import pytest
+
+from oracle.harness.cli import main
+
+pytest.importorskip("matplotlib")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_draw_writes_svg_and_png(tmp_path, capsys):
+    svg, png = tmp_path / "net.svg", tmp_path / "net.png"
+    assert main(["draw", str(ROOT / "cases" / "001_sigmoid_net.yaml"), "-o", str(svg)]) == 0
+    assert main(["draw", str(ROOT / "cases" / "001_circuit.yaml"), "-o", str(png)]) == 0
+    assert "0.0495" in svg.read_text(encoding="utf-8")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_history_plot_and_its_refusals(tmp_path, capsys):
+    out = tmp_path / "h.svg"
+    assert main(["draw", str(ROOT / "cases" / "003_linear_regression_table.yaml"), "--history", "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "numpy" in text and "torch" in text
+    assert main(["draw", str(ROOT / "cases" / "001_circuit.yaml"), "--history", "-o", str(out)]) == 2
+    assert main(["draw", str(ROOT / "cases" / "001_circuit.yaml"), "-o", str(tmp_path / "x.gif")]) == 2
+    assert "001_circuit.yaml" in capsys.readouterr().err
