@@ -25,3 +25,14 @@ def test_history_plot_and_its_refusals(tmp_path, capsys):
     assert main(["draw", str(ROOT / "cases" / "001_circuit.yaml"), "--history", "-o", str(out)]) == 2
     assert main(["draw", str(ROOT / "cases" / "001_circuit.yaml"), "-o", str(tmp_path / "x.gif")]) == 2
     assert "001_circuit.yaml" in capsys.readouterr().err
+
+
+def test_explain_command_in_three_formats(tmp_path, capsys):
+    case = str(ROOT / "cases" / "001_sigmoid_net.yaml")
+    assert main(["explain", case]) == 0
+    assert "BP1" in capsys.readouterr().out
+    out = tmp_path / "sol.md"
+    assert main(["explain", case, "--format", "markdown", "--decimals", "3", "-o", str(out)]) == 0
+    assert "$$" in out.read_text(encoding="utf-8")
+    assert main(["explain", case, "--format", "latex"]) == 0
+    assert "\\begin{" in capsys.readouterr().out

@@ -5,6 +5,7 @@
     new KIND NAME             scaffold a commented case file (activation, loss, forward, backprop,
                               gradient-descent, graph, jacobian)
     solve CASE [--write]      the answer key, once numpy, torch and finite differences agree
+    explain CASE              the worked solution step by step (text, markdown or latex)
     draw CASE -o FILE         the figure of a case (.svg or .png); --history: loss and parameters per step
     grade SUBMISSIONS         grade a folder of implementations, one row each
     template [-o FILE]        write the template module students fill in
@@ -78,6 +79,13 @@ def _parser():
     so.add_argument("--write", action="store_true",
                     help="Write the values into the case file, marked computed: true, keeping its comments "
                          "and never overwriting a value that is already there.")
+    e = sub.add_parser("explain", help="The worked solution, step by step in the notes' notation.")
+    e.add_argument("case", help="The case file.")
+    e.add_argument("--format", choices=("text", "markdown", "latex"), default="text",
+                   help="text for the terminal; markdown with LaTeX math for slides and course pages; latex.")
+    e.add_argument("--decimals", type=int, default=4,
+                   help="Decimals shown (every later step is computed from unrounded values; default 4).")
+    e.add_argument("-o", "--output", help="Write to this file instead of standard output.")
     d = sub.add_parser("draw", help="Draw a case as the lecture figures do (needs the figures extra).")
     d.add_argument("case", help="The case file.")
     d.add_argument("-o", "--output", required=True, help="The figure file: .svg or .png.")
@@ -265,6 +273,15 @@ def cmd_solve(args):
     return 0
 
 
+def cmd_explain(args):
+    from .explain import explain
+    cases = _cases_or_exit([args.case])
+    if cases is None:
+        return 2
+    _emit(explain(cases[0], args.format, args.decimals), args.output)
+    return 0
+
+
 def cmd_draw(args):
     cases = _cases_or_exit([args.case])
     if cases is None:
@@ -279,7 +296,8 @@ def cmd_draw(args):
     return 0
 
 
-COMMANDS = {"report": cmd_report, "validate": cmd_validate, "new": cmd_new, "solve": cmd_solve, "draw": cmd_draw,
+COMMANDS = {"report": cmd_report, "validate": cmd_validate, "new": cmd_new, "solve": cmd_solve, "explain": cmd_explain,
+            "draw": cmd_draw,
             "grade": cmd_grade, "template": cmd_template}
 
 

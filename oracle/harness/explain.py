@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from .cases import given_bindings, perturbation_label
 from .run import Missing, compute
 
 FORMATS = ("text", "markdown", "latex")
+GIVEN_DECIMALS = 6          # the case's own numbers are shown as given, to at most this many places
 
 
 def explain(case, fmt="text", decimals=4) -> str:
@@ -107,7 +108,7 @@ def sym(base, sup=None, sub=None, tex=None, prime=False):
 
 
 def paren(m):
-    return "(" + m + ")"
+    return M("(", r"\left(") + m + M(")", r"\right)")
 
 
 def partial(top, bottom):
@@ -126,9 +127,9 @@ def join(items, sep):
     return out
 
 
-def frac(a, b):
+def frac(a, b, a_tex=None):
     """a/b for small numbers: (1/3) in text, \\frac{1}{3} in LaTeX."""
-    return M(f"({a}/{b})", rf"\frac{{{a}}}{{{b}}}")
+    return M(f"({a}/{b})", rf"\frac{{{a if a_tex is None else a_tex}}}{{{b}}}")
 
 
 _GREEK = {"eta": ("η", r"\eta"), "alpha": ("α", r"\alpha"), "beta": ("β", r"\beta"),
@@ -177,8 +178,8 @@ class Para:
 
 @dataclass
 class Math:
-    rows: list                  # each row a chain of M: rows[i][0] = rows[i][1] = …
-    inline: bool = False        # short rows side by side (givens)
+    rows: list                  # chains of M (rows[i][0] = rows[i][1] = …); inline: lines of such chains
+    inline: bool = False        # short equations side by side, one line each (givens)
 
 
 @dataclass
@@ -234,9 +235,15 @@ class Writer:
         v = self.values.get(quantity)
         return None if v is None or isinstance(v, Missing) else np.asarray(v, dtype=float)
 
-    def scalar(self, v, lead=True):
+    def places(self, given):
+        """Decimals shown: computed numbers are rounded to ``decimals``; given ones are shown as given
+        (up to GIVEN_DECIMALS places, more if ``decimals`` asks for more)."""
+        return max(self.decimals, GIVEN_DECIMALS) if given else self.decimals
+
+    def scalar(self, v, lead=True, given=False):
         """One number; a negative one in parentheses where it follows an operator."""
-        m = M(_number(v, self.decimals, "−"), _number(v, self.decimals, "-"))
+        d = self.places(given)
+        m = M(_number(v, d, "−"), _number(v, d, "-"))
         return m if lead or float(v) >= 0 or m.text == "0" else paren(m)
 
     def grid(self, value):
@@ -250,25 +257,28 @@ class Writer:
             return a.tolist()
         return a.reshape(a.shape[0], -1).tolist()
 
-    def num(self, value, lead=True, transpose=False):
-        """A number, vector or matrix, compactly."""
+    def num(self, value, lead=True, transpose=False, given=False):
+        """A number, vector or matrix, compactly (``given``: a value of the case, not computed)."""
         if value is None:
             return M("?", "?")
         rows = self.grid(value)
         if len(rows) * len(rows[0]) == 1:
-            return self.scalar(rows[0][0], lead)
-        return _grid_m([[self.scalar(v) for v in row] for row in rows], transpose)
+            return self.scalar(rows[0][0], lead, given)
+        return _grid_m([[self.scalar(v, given=given) for v in row] for row in rows], transpose)
+
+    def given(self, value, lead=True, transpose=False):
+        return self.num(value, lead, transpose, given=True)
 
     def entries(self, rows):
         """A 2-D list of M (written-out sums) laid out like a number grid."""
         return _grid_m(rows)
 
-    def plus(self, value):
+    def plus(self, value, given=False):
         """ + v (or − |v| for a negative number)."""
         a = np.asarray(value, dtype=float)
-        if a.size == 1 and a.item() < 0 and self.scalar(a.item()).text != "0":
-            return MINUS + self.num(-a)
-        return PLUS + self.num(a, lead=False)
+        if a.size == 1 and a.item() < 0 and self.scalar(a.item(), given=given).text != "0":
+            return MINUS + self.num(-a, given=given)
+        return PLUS + self.num(a, lead=False, given=given)
 
     @staticmethod
     def is_scalar(value):
@@ -302,7 +312,8 @@ class Writer:
         self.annotate(q)
 
     def rows(self, rows, inline=False, qs=()):
-        self.blocks.append(Math([list(r) for r in rows], inline))
+        rows = [list(r) for r in rows]
+        self.blocks.append(Math([rows] if inline else rows, inline))
         for q in qs:
             self.annotate(q)
 
@@ -331,18 +342,18 @@ class Writer:
 def printed(texts, shape):
     """Numbers as the case writes them (e.g. 0.20, −0.060), laid out like the quantity."""
     cells = [M(t.replace("-", "−"), t) for t in texts]
-    if len(cells) == 1:
-        return cells[0]
-    shape = tuple(n for n in shape if n != 1) or (len(cells),)
-    rows = [cells] if len(shape) == 1 else [cells[i:i + shape[-1]] for i in range(0, len(cells), shape[-1])]
-    if len(shape) == 1:
-        return M("[" + ", ".join(c.text for c in cells) + "]",
-                 r"\begin{bmatrix}" + " & ".join(c.tex for c in cells) + r"\end{bmatrix}")
+    dims = [n for n in shape if n != 1]
+    rows = [cells] if len(dims) <= 1 else [cells[i:i + dims[-1]] for i in range(0, len(cells), dims[-1])]
     return _grid_m(rows)
 
 
 def _one_line(text):
     return " ".join(str(text).split())
+
+
+def _exact(v):
+    """A constant of the case's definition (a loss factor, η, a parameter), in full."""
+    return M(_number(v, 12, "−"), _number(v, 12, "-"))
 
 
 # =============================================================== 4. explainers
@@ -355,27 +366,33 @@ def _header(w):
     if src.get("instance"):
         parts.append(" The numbers are the case's own instance (the lecture prints none or only some of them).")
     w.para(*parts)
-    w.para(f"All numbers are rounded to {w.decimals} decimals for display only; every step is computed "
-           f"from the unrounded values of the steps before it (NumPy reference engine).")
+    precision = getattr(case, "precision", "float64")
+    w.para(f"All numbers are rounded to {w.decimals} decimals for display only (the case's given numbers are "
+           f"shown as given); every step is computed from the unrounded values of the steps before it "
+           f"(NumPy reference engine{', in float32' if precision == 'float32' else ''}).")
 
 
 # --------------------------------------------------------------- activations and losses (shared)
 
-def _activation_value(w, act, a_sym, z_sym, z, a, q):
+def _activation_value(w, act, a_sym, z_sym, z, a, q, z_given=False):
     """a = f(z) = f(numbers) = result."""
     name, _ = act
+    z_m = w.num(z, given=z_given)
     if name == "identity":
         w.eq(a_sym, z_sym, w.num(a), q=q)
     elif name == "relu":
-        w.eq(a_sym, call(act_symbol(name), z_sym), M("max(0, ", r"\max(0, ") + w.num(z) + ")", w.num(a), q=q)
+        w.eq(a_sym, call(act_symbol(name), z_sym), M("max(0, ", r"\max(0, ") + z_m + ")", w.num(a), q=q)
     else:
-        w.eq(a_sym, call(act_symbol(name), z_sym), call(act_symbol(name), w.num(z)), w.num(a), q=q)
+        w.eq(a_sym, call(act_symbol(name), z_sym), call(act_symbol(name), z_m), w.num(a), q=q)
 
 
 def _activation_derivative(w, act, fp_sym, z_sym, a_sym, z, a, fp, q):
     """f'(z) = its rule = numbers = result (elementwise activations)."""
     name, param = act
-    one_minus = lambda m: paren(ONE + MINUS + m)    # noqa: E731
+
+    def one_minus(m):
+        return paren(ONE + MINUS + m)
+
     if name == "sigmoid":
         rule = w.product((a_sym, a), (one_minus(a_sym), a), elementwise=True)
         subst = w.product((w.num(a), a), (one_minus(w.num(a, lead=False)), a), elementwise=True)
@@ -389,12 +406,12 @@ def _activation_derivative(w, act, fp_sym, z_sym, a_sym, z, a, fp, q):
     elif name in ("leaky_relu", "prelu"):
         alpha = param if param is not None else (0.01 if name == "leaky_relu" else 0.25)
         w.eq(fp_sym, w.num(fp), q=q)
-        w.para(f"{act_symbol(name).text}'(z) is 1 where z > 0 and α = {_number(alpha, 12, '−')} elsewhere.")
+        w.para(f"{act_symbol(name).text}'(z) is 1 where z > 0 and α = {_exact(alpha).text} elsewhere.")
     elif name == "identity":
         w.eq(fp_sym, ONE, w.num(fp), q=q)
     else:                                               # swish
-        w.eq(fp_sym, M("σ(βz) + βz σ(βz)(1 − σ(βz))", r"\sigma(\beta z) + \beta z\,\sigma(\beta z)(1 - \sigma(\beta z))"),
-             w.num(fp), q=q)
+        rule = M("σ(βz) + βz σ(βz)(1 − σ(βz))", r"\sigma(\beta z) + \beta z\,\sigma(\beta z)(1 - \sigma(\beta z))")
+        w.eq(fp_sym, rule, w.num(fp), q=q)
 
 
 def _coefficient(w, c):
@@ -403,51 +420,50 @@ def _coefficient(w, c):
         return M("½", r"\frac{1}{2}")
     if c == 1:
         return EMPTY
-    return w.scalar(c) + JUX
+    return _exact(c) + JUX
 
 
-def _loss_value(w, loss, a_sym, y_sym, a, y, per_example_scalar):
+def _loss_value(w, loss, a_sym, y_sym, a, y, per_example_scalar, a_given=False):
     """(C_n as a formula, the formula with numbers or None)."""
     name, c, _ = loss
     diff = a_sym + MINUS + y_sym
-    k = w.num(np.size(a) if a is not None else 1)
     if name == "squared_error":
         if per_example_scalar:
+            numbers = w.num(a, given=a_given) + MINUS + w.given(y, lead=False)
             return (_coefficient(w, c) + paren(diff) + M("²", "^{2}"),
-                    _coefficient(w, c) + paren(w.num(a) + MINUS + w.num(y, lead=False)) + M("²", "^{2}"))
-        norm = lambda m: M("‖", r"\lVert ") + m + M("‖²", r"\rVert^{2}")   # noqa: E731
-        return _coefficient(w, c) + norm(diff), None
+                    _coefficient(w, c) + paren(numbers) + M("²", "^{2}"))
+        return _coefficient(w, c) + M("‖", r"\lVert ") + diff + M("‖²", r"\rVert^{2}"), None
     if name == "mse":
         return _coefficient(w, c) + M("(1/K) ‖", r"\frac{1}{K}\lVert ") + diff + M("‖²", r"\rVert^{2}"), None
     if name == "mae":
         return _coefficient(w, c) + M("(1/K) Σⱼ |", r"\frac{1}{K}\sum_j \lvert ") + diff + M("|", r"\rvert"), None
     if name == "binary_cross_entropy":
-        return (M("−", "-") + _coefficient(w, c) + M("Σⱼ [yⱼ ln aⱼ + (1 − yⱼ) ln(1 − aⱼ)]",
-                                                      r"\sum_j \left[y_j \ln a_j + (1 - y_j)\ln(1 - a_j)\right]"), None)
-    _ = k
+        terms = M("Σⱼ [yⱼ ln aⱼ + (1 − yⱼ) ln(1 − aⱼ)]", r"\sum_j \left[y_j \ln a_j + (1 - y_j)\ln(1 - a_j)\right]")
+        return M("−", "-") + _coefficient(w, c) + terms, None
     return M("−", "-") + _coefficient(w, c) + M("Σⱼ yⱼ ln aⱼ", r"\sum_j y_j \ln a_j"), None
 
 
-def _loss_gradient(w, loss, a_sym, y_sym, a, y, n_features):
+def _loss_gradient(w, loss, a_sym, y_sym, a, y, n_features, a_given=False):
     """(∇_a C_n as a formula, with numbers or None, whether it needs parentheses as a factor)."""
     name, c, _ = loss
     diff = a_sym + MINUS + y_sym
-    diff_num = w.num(a) + MINUS + w.num(y, lead=False)
+    diff_num = w.num(a, given=a_given) + MINUS + w.given(y, lead=False)
     if name in ("squared_error", "mse"):
         scale = 2 * c / (n_features if name == "mse" else 1)
         if scale == 1:
             return diff, diff_num, True
-        coef = w.scalar(scale) if name == "squared_error" else M(f"(2·{_number(c, 12, '−')}/{n_features})",
-                                                                  rf"\frac{{2 \cdot {_number(c, 12, '-')}}}{{{n_features}}}")
+        if name == "squared_error":
+            coef = _exact(scale)
+        else:
+            coef = frac(f"2·{_exact(c).text}", n_features, f"2 \\cdot {_exact(c).tex}")
         return coef + paren(diff), coef + paren(diff_num), False
     if name == "mae":
-        return (M(f"({_number(c, 12, '−')}/{n_features}) sign", rf"\frac{{{_number(c, 12, '-')}}}{{{n_features}}}\operatorname{{sign}}")
-                + paren(diff), None, False)
+        return frac(_exact(c).text, n_features) + M(" sign", r"\operatorname{sign}") + paren(diff), None, False
     if name == "binary_cross_entropy":
         return (_coefficient(w, c) + M(f"({diff.text}) / ({a_sym.text} ⊙ (1 − {a_sym.text}))",
                                        rf"\frac{{{diff.tex}}}{{{a_sym.tex} \odot (1 - {a_sym.tex})}}"), None, True)
-    return (M("−", "-") + _coefficient(w, c) + M(f"{y_sym.text} / {a_sym.text}", rf"\frac{{{y_sym.tex}}}{{{a_sym.tex}}}"),
-            None, True)
+    ratio = M(f"{y_sym.text} / {a_sym.text}", rf"\frac{{{y_sym.tex}}}{{{a_sym.tex}}}")
+    return M("−", "-") + _coefficient(w, c) + ratio, None, True
 
 
 # --------------------------------------------------------------- network notation
@@ -469,8 +485,8 @@ class ColumnNotation:
         return out + PLUS + sym("b", l) if bias else out
 
     def weighted(self, w, W, a):
-        """W a with numbers."""
-        return w.product((w.num(W), W), (w.num(a, lead=False), a))
+        """W a with numbers: W and a are (notation, value) pairs."""
+        return w.product(W, a)
 
     def terms(self, W, a):
         """The products W_ji a_i of each unit j (one example)."""
@@ -480,7 +496,8 @@ class ColumnNotation:
         return paren(sym("W", l + 1)) + TRANSPOSE + JUX + sym("δ", l + 1, tex=r"\delta")
 
     def backprop_numbers(self, w, W, delta):
-        return w.product((w.num(W, transpose=True), W), (w.num(delta, lead=False), delta))
+        """(W^{l+1})ᵀ δ^{l+1} with numbers: W (written transposed) and δ are (notation, value) pairs."""
+        return w.product(W, delta)
 
     def weight_gradient(self, l, per_example=False):
         if per_example:
@@ -488,7 +505,8 @@ class ColumnNotation:
         return sym("δ", l, tex=r"\delta") + JUX + paren(sym("a", l - 1)) + TRANSPOSE
 
     def weight_gradient_numbers(self, w, delta, a):
-        return w.product((w.num(delta), delta), (w.num(a, lead=False, transpose=True), a))
+        """δ^l (a^{l−1})ᵀ with numbers: δ and a (written transposed) are (notation, value) pairs."""
+        return w.product(delta, a)
 
     def describe(self):
         return ["Column convention (lecture 001): ", M("zˡ = Wˡaˡ⁻¹ + bˡ", "z^{l} = W^{l} a^{l-1} + b^{l}"), ", ",
@@ -513,7 +531,7 @@ class RowNotation(ColumnNotation):
         return out + PLUS + sym("b", l) if bias else out
 
     def weighted(self, w, W, a):
-        return w.product((w.num(a), a), (w.num(W, lead=False), W))
+        return w.product(a, W)
 
     def terms(self, W, a):
         return [[a[0, i] * W[i, j] for i in range(W.shape[0])] for j in range(W.shape[1])]
@@ -522,7 +540,7 @@ class RowNotation(ColumnNotation):
         return sym("δ", l + 1, tex=r"\delta") + JUX + paren(sym("W", l + 1)) + TRANSPOSE
 
     def backprop_numbers(self, w, W, delta):
-        return w.product((w.num(delta), delta), (w.num(W, lead=False, transpose=True), W))
+        return w.product(delta, W)
 
     def weight_gradient(self, l, per_example=False):
         if per_example:
@@ -530,7 +548,7 @@ class RowNotation(ColumnNotation):
         return paren(sym("a", l - 1)) + TRANSPOSE + JUX + sym("δ", l, tex=r"\delta")
 
     def weight_gradient_numbers(self, w, delta, a):
-        return w.product((w.num(a, transpose=True), a), (w.num(delta, lead=False), delta))
+        return w.product(a, delta)
 
     def describe(self):
         return ["Row convention (lectures 000, 004): ", M("hˡ = aˡ⁻¹Wˡ + bˡ", "h^{l} = a^{l-1} W^{l} + b^{l}"), ", ",
@@ -555,16 +573,17 @@ def _network(w):
             w.heading(2, f"Step {t}")
             if t > 1:
                 w.para(f"The forward pass of step {t} uses the parameters after step {t - 1} (its update above).")
+        given = t == 1                  # the parameters of step 1 are the case's; later ones are computed
         w.heading(level, "Forward pass")
         for l in sorted(W):
-            _forward_layer(w, nt, l, W, b, x, at)
+            _forward_layer(w, nt, l, W, b, x, at, given)
         w.heading(level, "Cost")
         _network_cost(w, nt, y, at)
         w.heading(level, "Backward pass (BP1–BP4)")
-        _backward(w, nt, W, b, x, y, at)
+        _backward(w, nt, W, b, x, y, at, given)
         if g["eta"] is not None:
             w.heading(level, "Gradient-descent update")
-            W, b = _update(w, nt, W, b, at)
+            W, b = _update(w, nt, W, b, at, given)
 
 
 def _network_given(w, nt, x, y):
@@ -573,13 +592,14 @@ def _network_given(w, nt, x, y):
     w.para(*nt.describe())
     for l in sorted(g["W"]):
         name, param = g["f"][l]
-        row = [[sym("W", l), w.num(g["W"][l])]]
-        row.append([sym("b", l), w.num(g["b"][l])] if g["b"][l] is not None else [sym("b", l), M("none", r"\text{none}")])
-        act = act_symbol(name) + (M(f" (param {_number(param, 12, '−')})", rf"\ (\text{{param }} {_number(param, 12, '-')})")
+        row = [[sym("W", l), w.given(g["W"][l])]]
+        bias = M("none", r"\text{none}") if g["b"][l] is None else w.given(g["b"][l])
+        row.append([sym("b", l), bias])
+        act = act_symbol(name) + (M(f" (param {_exact(param).text})", rf"\ (\text{{param }} {_exact(param).tex})")
                                   if param is not None else EMPTY)
         row.append([sym("f", l), act])
         w.rows(row, inline=True)
-    w.rows([[M("x", "x"), sym("a", 0), w.num(x)], [M("y", "y"), w.num(y)]], inline=True)
+    w.rows([[M("x", "x"), sym("a", 0), w.given(x)], [M("y", "y"), w.given(y)]], inline=True)
     if g["N"] > 1:
         where = "column" if w.column else "row"
         w.para(f"A mini-batch of N = {g['N']} examples, one per {where}; z, a and δ have one {where} per example "
@@ -594,11 +614,11 @@ def _network_given(w, nt, x, y):
                 [cost, scale + M("Σₙ ", r"\sum_n ") + sym(cost.text, sub="n", tex=cost.tex)]], inline=True)
     else:
         w.rows([[cost, formula]], inline=True)
-    w.para(f"Loss {name} with factor {_number(factor, 12, '−')}, reduction {reduction}.")
+    w.para(f"Loss {name} with factor {_exact(factor).text}, reduction {reduction}.")
     if g["eta"] is not None:
         extra = f", {g['steps']} steps" if g["steps"] > 1 else ""
         frozen = f"; not updated: {', '.join(g['frozen'])}" if g["frozen"] else ""
-        w.rows([[M("η", r"\eta"), w.num(g["eta"])]], inline=True)
+        w.rows([[M("η", r"\eta"), _exact(g["eta"])]], inline=True)
         if extra or frozen:
             w.para(f"Gradient descent{extra}{frozen}.")
 
@@ -609,23 +629,26 @@ def _units(w, l):
     return W.shape[0] if w.column else W.shape[1]
 
 
-def _forward_layer(w, nt, l, W, b, x, at):
+def _forward_layer(w, nt, l, W, b, x, at, given):
+    """z^l = W^l a^{l−1} + b^l = numbers = (products written out) = z^l, then a^l = f(z^l)."""
     g = w.case.given
     a_prev = x if l == 1 else w.value(f"a[{l - 1}]{at}")
     z, a = w.value(f"z[{l}]{at}"), w.value(f"a[{l}]{at}")
     Wl, bl = np.asarray(W[l], dtype=float), b[l]
     parts = [nt.z(l), nt.affine(l, bl is not None)]
-    weighted = nt.weighted(w, Wl, a_prev)
-    parts.append(weighted + w.plus(bl) if bl is not None else weighted)
+    first = w.column                    # which factor comes first: W a (column) or a W (row)
+    weighted = nt.weighted(w, (w.num(Wl, given=given, lead=first), Wl),
+                           (w.num(a_prev, given=l == 1, lead=not first), a_prev))
+    parts.append(weighted + w.plus(bl, given) if bl is not None else weighted)
     n_out, n_in = (Wl.shape if w.column else Wl.shape[::-1])
     if g["N"] == 1 and 1 < n_in <= 4 and n_out <= 4:
         terms = nt.terms(Wl, np.asarray(a_prev, dtype=float))
         sums = [_sum_of_terms(w, t) for t in terms]
         written = w.entries([[s] for s in sums] if w.column else [sums])
-        parts.append(written + w.plus(bl) if bl is not None else written)
+        parts.append(written + w.plus(bl, given) if bl is not None else written)
         if bl is not None:
             wa = np.array([sum(t) for t in terms])
-            parts.append(w.num(wa) + w.plus(bl))
+            parts.append(w.num(wa) + w.plus(bl, given))
     parts.append(w.num(z))
     w.eq(*parts, q=f"z[{l}]{at}")
     _activation_value(w, g["f"][l], sym("a", l), nt.z(l), z, a, f"a[{l}]{at}")
@@ -648,17 +671,18 @@ def _network_cost(w, nt, y, at):
         w.eq(nt.cost, formula, subst, w.num(C), q=f"C{at}")
     else:
         scale = frac(1, g["N"]) + JUX if g["loss"][2] == "mean" else EMPTY
-        w.eq(nt.cost, scale + M("Σₙ ", r"\sum_n ") + sym(nt.cost.text, sub="n", tex=nt.cost.tex), w.num(C), q=f"C{at}")
+        per_example = sym(nt.cost.text, sub="n", tex=nt.cost.tex)
+        w.eq(nt.cost, scale + M("Σₙ ", r"\sum_n ") + per_example, w.num(C), q=f"C{at}")
 
 
-def _backward(w, nt, W, b, x, y, at):
-    g = w.case.given
+def _backward(w, nt, W, b, x, y, at, given):
+    """Layer by layer from the output: its error (BP1 or BP2), then its gradients (BP3, BP4)."""
     L = max(W)
     for l in range(L, 0, -1):
         if l == L:
             _output_error(w, nt, L, y, at)
         else:
-            _hidden_error(w, nt, l, W, at)
+            _hidden_error(w, nt, l, W, at, given)
         _gradients(w, nt, l, x, b, at)
 
 
@@ -684,7 +708,8 @@ def _output_error(w, nt, L, y, at):
     elif name == "softmax" and loss[0] == "cross_entropy":
         coef = _coefficient(w, loss[1])
         w.eq(d_sym, coef + paren(a_sym + MINUS + y_sym) if coef.text else a_sym + MINUS + y_sym,
-             coef + paren(w.num(aL) + MINUS + w.num(y, lead=False)) if coef.text else w.num(aL) + MINUS + w.num(y, lead=False),
+             coef + paren(w.num(aL) + MINUS + w.given(y, lead=False)) if coef.text
+             else w.num(aL) + MINUS + w.given(y, lead=False),
              w.num(delta), q=f"delta[{L}]{at}")
         w.para("Softmax output with the log-likelihood cost: the softmax Jacobian and ∇ₐC combine to a − y "
                "(for a one-hot y).")
@@ -694,15 +719,17 @@ def _output_error(w, nt, L, y, at):
 
 def _jacobian_error(w, name, d_sym, z_sym, a_sym, g_sym, delta, q):
     """δ through a softmax / log-softmax layer (not elementwise: its Jacobian)."""
+    g_j = paren(g_sym) + M("ⱼ", "_j")
     if name == "softmax":
-        rule = a_sym + ODOT + paren(g_sym + MINUS + paren(a_sym) + TRANSPOSE + JUX + g_sym)
+        rule = a_sym + ODOT + paren(g_sym + MINUS + M("Σⱼ ", r"\sum_j ") + a_sym + M("ⱼ ", "_j ") + g_j)
     else:
-        rule = g_sym + MINUS + M("softmax(", r"\mathrm{softmax}(") + z_sym + ")" + M(" Σⱼ ", r" \sum_j ") + g_sym
+        rule = g_sym + MINUS + call(act_symbol("softmax"), z_sym) + M(" Σⱼ ", r" \sum_j ") + g_j
     w.eq(d_sym, rule, w.num(delta), q=q)
-    w.para(f"{name} is not elementwise: δ = J(z)ᵀ ∂C/∂a with its Jacobian J.")
+    w.para(f"{name} is not elementwise: δ is its Jacobian (transposed) applied to the gradient above, "
+           f"for each example.")
 
 
-def _hidden_error(w, nt, l, W, at):
+def _hidden_error(w, nt, l, W, at, given):
     g = w.case.given
     name, _ = g["f"][l]
     z, a, back, delta = (w.value(f"{q}[{l}]{at}") for q in ("z", "a", "dC/da", "delta"))
@@ -710,7 +737,10 @@ def _hidden_error(w, nt, l, W, at):
     z_sym, a_sym, d_sym = nt.z(l), sym("a", l), sym("δ", l, tex=r"\delta")
     w.para(f"error of layer {l} from the error of layer {l + 1}:", label="BP2")
     W_next = np.asarray(W[l + 1], dtype=float)
-    w.eq(nt.backprop(l), nt.backprop_numbers(w, W_next, delta_next), w.num(back), q=f"dC/da[{l}]{at}")
+    first = w.column                    # (W^{l+1})ᵀ δ^{l+1} (column) or δ^{l+1} (W^{l+1})ᵀ (row)
+    numbers = nt.backprop_numbers(w, (w.num(W_next, transpose=True, given=given, lead=first), W_next),
+                                  (w.num(delta_next, lead=not first), delta_next))
+    w.eq(nt.backprop(l), numbers, w.num(back), q=f"dC/da[{l}]{at}")
     if f"f'(z[{l}])" in w.case.quantities:
         fp = w.value(f"f'(z[{l}]){at}")
         fp_sym = act_prime(name, z_sym)
@@ -738,29 +768,30 @@ def _gradients(w, nt, l, x, b, at):
         else:
             per = sym("δ", f"n,{l}", tex=r"\delta")
             w.eq(partial(cost, sym("b", l)), scale + M("Σₙ ", r"\sum_n ") + per, w.num(gb), q=f"dC/db[{l}]{at}")
+    numbers = nt.weight_gradient_numbers(w, (w.num(delta, lead=w.column), delta),
+                                         (w.num(a_prev, transpose=True, given=l == 1, lead=not w.column), a_prev))
     if N == 1:
-        w.eq(partial(cost, sym("W", l)), nt.weight_gradient(l), nt.weight_gradient_numbers(w, delta, a_prev),
-             w.num(gW), q=f"dC/dW[{l}]{at}")
+        w.eq(partial(cost, sym("W", l)), nt.weight_gradient(l), numbers, w.num(gW), q=f"dC/dW[{l}]{at}")
     else:
         w.eq(partial(cost, sym("W", l)), scale + M("Σₙ ", r"\sum_n ") + nt.weight_gradient(l, per_example=True),
-             scale + nt.weight_gradient(l), scale + nt.weight_gradient_numbers(w, delta, a_prev), w.num(gW),
-             q=f"dC/dW[{l}]{at}")
+             scale + nt.weight_gradient(l), scale + numbers, w.num(gW), q=f"dC/dW[{l}]{at}")
 
 
-def _update(w, nt, W, b, at):
+def _update(w, nt, W, b, at, given):
+    """W^l′ = W^l − η ∂C/∂W^l and b^l′ likewise, every layer (from the output down, as the notes do)."""
     g = w.case.given
-    eta = g["eta"]
-    w.para(f"W ← W − η ∂{nt.cost.text}/∂W and b ← b − η ∂{nt.cost.text}/∂b with η = {_number(eta, 12, '−')}, "
-           f"every layer with the gradients of the weights before the update"
-           + (f" (the mean over the batch carries the 1/N = 1/{g['N']})." if g["loss"][2] == "mean" and g["N"] > 1 else "."))
+    mean = g["loss"][2] == "mean" and g["N"] > 1
+    batch = f" (the mean over the batch carries the 1/N = 1/{g['N']})" if mean else ""
+    w.para(f"W ← W − η ∂{nt.cost.text}/∂W and b ← b − η ∂{nt.cost.text}/∂b with η = {_exact(g['eta']).text}, "
+           f"every layer with the gradients of the weights before the update{batch}.")
     W_new, b_new = {}, {}
     for l in sorted(W, reverse=True):
-        W_new[l] = _update_parameter(w, nt, "W", l, W[l], at)
-        b_new[l] = None if b[l] is None else _update_parameter(w, nt, "b", l, b[l], at)
+        W_new[l] = _update_parameter(w, nt, "W", l, W[l], at, given)
+        b_new[l] = None if b[l] is None else _update_parameter(w, nt, "b", l, b[l], at, given)
     return W_new, b_new
 
 
-def _update_parameter(w, nt, p, l, old, at):
+def _update_parameter(w, nt, p, l, old, at, given):
     g = w.case.given
     new_q = f"{p}[{l}]'{at}"
     new = w.value(new_q)
@@ -772,9 +803,10 @@ def _update_parameter(w, nt, p, l, old, at):
         return new
     grad = w.value(f"dC/d{p}[{l}]{at}")
     eta_m = M("η", r"\eta")
+    old_m = w.num(old, given=given)
     w.eq(p_new, p_sym + MINUS + eta_m + JUX + partial(nt.cost, p_sym),
-         w.num(old) + MINUS + w.product((w.num(g["eta"]), g["eta"]), (w.num(grad, lead=False), grad)),
-         w.num(old) + w.plus(new - old), w.num(new), q=new_q)
+         old_m + MINUS + w.product((_exact(g["eta"]), g["eta"]), (w.num(grad, lead=False), grad)),
+         old_m + w.plus(new - old), w.num(new), q=new_q)
     return new
 
 
@@ -791,11 +823,12 @@ def _graph(w):
     f_sym = plain_var(out)
 
     w.heading(2, "Given")
-    w.rows([[plain_var(k), w.num(v)] for k, v in inputs.items()], inline=True, qs=list(inputs))
+    w.rows([[plain_var(k), w.given(v)] for k, v in inputs.items()], inline=True, qs=list(inputs))
 
     w.heading(2, "Forward pass, node by node")
     for name, tree in program:
-        w.eq(plain_var(name), _expr(tree, plain_var), _expr(tree, plain_var, subst=values, w=w), w.num(values[name]),
+        w.eq(plain_var(name), _expr(tree, plain_var), _expr(tree, plain_var, values, w, given=set(inputs)),
+             w.num(values[name]),
              q=name)
 
     w.heading(2, "Backward pass, gate by gate (chain rule)")
@@ -816,9 +849,9 @@ def _graph(w):
         else:
             w.para("Output gate ", c_sym + M(" = ", " = ") + _expr(tree, plain_var), ":")
         for u in _in_order(tree):
-            rule = _rule(tree, u)
-            qs = f"d{out}/d{u}" if c == out and consumers[u] == [out] else None
-            w.eq(partial(c_sym, plain_var(u)), rule, w.num(local[c][u]), q=qs)
+            total = c != out or consumers[u] == [out]     # else ∂f/∂u collects more than this gate
+            lhs = partial(c_sym, plain_var(u)) if total else _local(f_sym, plain_var(u))
+            w.eq(lhs, _rule(tree, u), w.num(local[c][u]), q=f"d{out}/d{u}" if c == out and total else None)
         for u in _in_order(tree):
             if consumers[u] and consumers[u][0] == c and consumers[u] != [out]:
                 _chain_line(w, f_sym, out, u, consumers[u], local, grads)
@@ -829,13 +862,18 @@ def _chain_line(w, f_sym, out, u, users, local, grads):
     u_sym = plain_var(u)
     symbols, numbers = [], []
     for i, c in enumerate(users):
-        if c == out:
-            symbols.append(partial(f_sym, u_sym) + M("|ₗₒ꜀ₐₗ", r"\big|_{\text{local}}"))
+        if c == out:                                # the output gate's own local gradient
+            symbols.append(_local(f_sym, u_sym))
             numbers.append(w.num(local[c][u], lead=i == 0))
         else:
             symbols.append(partial(f_sym, plain_var(c)) + TIMES + partial(plain_var(c), u_sym))
             numbers.append(w.num(grads[c], lead=i == 0) + TIMES + w.num(local[c][u], lead=False))
     w.eq(partial(f_sym, u_sym), join(symbols, PLUS), join(numbers, PLUS), w.num(grads[u]), q=f"d{out}/d{u}")
+
+
+def _local(f_sym, u_sym):
+    """(∂f/∂u)_local: the output gate's own gradient with respect to u, where u also feeds other gates."""
+    return paren(partial(f_sym, u_sym)) + M("_local", r"_{\text{local}}")
 
 
 def _in_order(tree):
@@ -871,7 +909,7 @@ def _perturbations(w):
     w.heading(2, "Perturbations")
     for offsets in g["perturbations"]:
         label = perturbation_label(offsets)
-        what = ", ".join(f"{k} by {_number(v, 12, '−')}" for k, v in offsets.items())
+        what = ", ".join(f"{k} by {_exact(v).text}" for k, v in offsets.items())
         w.para(f"Increase {what}:")
         w.rows([[plain_var(n), w.num(w.value(f"{n}({label})"))] for n in names], inline=True,
                qs=[f"{n}({label})" for n in names])
@@ -879,8 +917,8 @@ def _perturbations(w):
         predicted = sum(float(w.value(f"d{out}/d{k}")) * v for k, v in offsets.items())
         w.eq(M("Δ", r"\Delta ") + f_sym, w.num(new) + MINUS + w.num(old, lead=False), w.num(new - old),
              q=f"Δ{out}({label})")
-        w.para("The gradient predicts ", join([partial(f_sym, plain_var(k)) + TIMES + w.num(v) for k, v in offsets.items()],
-                                               PLUS) + M(" = ", " = ") + w.num(predicted),
+        terms = join([partial(f_sym, plain_var(k)) + TIMES + _exact(v) for k, v in offsets.items()], PLUS)
+        w.para("The gradient predicts ", terms + M(" = ", " = ") + w.num(predicted),
                " (exact where f is linear in the perturbed value).")
 
 
@@ -898,6 +936,8 @@ def _s_add(a, b):
         return b
     if _is_num(b, 0.0):
         return a
+    if b[0] == "neg":
+        return _s_sub(a, b[1])
     if _is_num(a) and _is_num(b):
         return ("num", a[1] + b[1])
     return ("add", a, b)
@@ -931,6 +971,14 @@ def _s_mul(a, b):
     return ("mul", a, b)
 
 
+def _s_pow(a, e):
+    if _is_num(e, 1.0):
+        return a
+    if _is_num(e, 0.0):
+        return _ONE
+    return ("pow", a, e)
+
+
 def _s_div(a, b):
     if _is_num(a, 0.0):
         return _ZERO
@@ -962,10 +1010,9 @@ def _derive(t, v):
             return _s_add(_s_mul(du, s), _s_mul(u, ds))
         if kind == "div":
             return _s_sub(_s_div(du, s), _s_div(_s_mul(u, ds), ("pow", s, ("num", 2.0))))
-        if not _is_num(ds, 0.0):
+        if not _is_num(ds, 0.0):                   # u^s with s depending on v: no rule written here
             return None
-        return _s_mul(_s_mul(s, ("pow", u, _s_sub(s, _ONE)) if not _is_num(s, 2.0) else u), du) \
-            if not _is_num(s, 2.0) else _s_mul(_s_mul(("num", 2.0), u), du)
+        return _s_mul(_s_mul(s, _s_pow(u, _s_sub(s, _ONE))), du)
     if kind == "call" and len(t) == 3:
         du = _derive(t[2], v)
         if du is None:
@@ -995,26 +1042,28 @@ _FUNC = {"exp": (None, None), "log": ("ln", r"\ln"), "sigmoid": ("σ", r"\sigma"
          "drelu": ("ReLU'", r"\mathrm{ReLU}'"), "sum": ("Σ", r"\sum"), "sqrt": ("√", r"\sqrt")}
 
 
-def _expr(t, var, subst=None, w=None, lead=True):
-    """An expression tree as notation; with ``subst`` (name → number) the numbers written in."""
+def _expr(t, var, subst=None, w=None, lead=True, given=()):
+    """An expression tree as notation; with ``subst`` (name → number) the numbers written in
+    (``given``: the names whose numbers are the case's own, shown as given)."""
     kind = t[0]
     if kind == "num":
         return M(_number(t[1], 12, "−"), _number(t[1], 12, "-"))
     if kind == "var":
         if subst is not None and t[1] in subst:
-            return w.scalar(subst[t[1]], lead)
+            return w.scalar(subst[t[1]], lead, given=t[1] in given)
         return var(t[1])
     if kind == "list":
-        items = [_expr(c, var, subst, w) for c in t[1:]]
+        items = [_expr(c, var, subst, w, given=given) for c in t[1:]]
         return M("[", r"\left[") + join(items, M(", ", ", ")) + M("]", r"\right]")
     if kind == "call":
-        return _expr_call(t, var, subst, w)
+        return _expr_call(t, var, subst, w, given)
     prec = _PREC[kind]
 
     def child(c, right=False):
         p = _PREC.get(c[0], 5)
-        wrap = p < prec or (right and p == prec and kind in ("sub", "div")) or (kind == "pow" and p <= prec)
-        m = _expr(c, var, subst, w, lead=wrap or (lead and not right and kind != "neg"))
+        wrap = (p < prec and not (kind == "neg" and p == 2)) or (right and p == prec and kind in ("sub", "div")) \
+            or (kind == "pow" and p <= prec)
+        m = _expr(c, var, subst, w, lead=wrap or (lead and not right and kind != "neg"), given=given)
         return paren(m) if wrap else m
 
     if kind == "neg":
@@ -1024,18 +1073,18 @@ def _expr(t, var, subst=None, w=None, lead=True):
         e = t[2]
         if e[0] == "num" and float(e[1]).is_integer() and 0 <= e[1] <= 9:
             return base + M(_script_text(int(e[1]), _SUP, "^"), "^{" + str(int(e[1])) + "}")
-        ex = _expr(e, var, subst, w)
+        ex = _expr(e, var, subst, w, given=given)
         return base + M("^(" + ex.text + ")", "^{" + ex.tex + "}")
     if kind == "div":
-        num_, den = _expr(t[1], var, subst, w), _expr(t[2], var, subst, w)
+        num_, den = _expr(t[1], var, subst, w, given=given), _expr(t[2], var, subst, w, given=given)
         left, right = child(t[1]), child(t[2], right=True)
         return M(left.text + "/" + right.text, r"\frac{" + num_.tex + "}{" + den.tex + "}")
     op = {"add": PLUS, "sub": MINUS, "mul": TIMES, "matmul": SPACE}[kind]
     return child(t[1]) + op + child(t[2], right=True)
 
 
-def _expr_call(t, var, subst, w):
-    fname, args = t[1], [_expr(c, var, subst, w) for c in t[2:]]
+def _expr_call(t, var, subst, w, given):
+    fname, args = t[1], [_expr(c, var, subst, w, given=given) for c in t[2:]]
     if fname == "exp":
         a = args[0]
         return M(f"exp({a.text})", "e^{" + a.tex + "}")
@@ -1053,8 +1102,8 @@ def _activation(w):
     (name, param), z = w.case.given["activation"], w.case.given["z"]
     w.heading(2, "Given")
     act = act_symbol(name)
-    extra = f" (param {_number(param, 12, '−')})" if param is not None else ""
-    w.rows([[M("z", "z"), w.num(z)], [M("f", "f"), act + M(extra, r"\text{" + extra + "}" if extra else "")]],
+    extra = f" (param {_exact(param).text})" if param is not None else ""
+    w.rows([[M("z", "z"), w.given(z)], [M("f", "f"), act + M(extra, r"\text{" + extra + "}" if extra else "")]],
            inline=True)
     w.heading(2, "Activation")
     z_sym, a_sym = M("z", "z"), M("a", "a")
@@ -1062,12 +1111,12 @@ def _activation(w):
     if name in ("softmax", "log_softmax"):
         rule = (M("exp(zⱼ) / Σₖ exp(zₖ)", r"\frac{e^{z_j}}{\sum_k e^{z_k}}") if name == "softmax"
                 else M("zⱼ − ln Σₖ exp(zₖ)", r"z_j - \ln \sum_k e^{z_k}"))
-        w.eq(a_sym, call(act, z_sym), rule, call(act, w.num(z)), w.num(a), q="a")
+        w.eq(a_sym, call(act, z_sym), rule, call(act, w.given(z)), w.num(a), q="a")
         axis = "each column" if w.column else "each row"
         if np.ndim(z) == 2:
             w.para(f"{name} is taken over {axis} (the feature axis of the {w.case.convention} convention).")
         return
-    _activation_value(w, (name, param), a_sym, z_sym, z, a, "a")
+    _activation_value(w, (name, param), a_sym, z_sym, z, a, "a", z_given=True)
     w.heading(2, "Derivative")
     _activation_derivative(w, (name, param), act_prime(name, z_sym), z_sym, a_sym, z, a, w.value("f'(z)"), "f'(z)")
 
@@ -1076,14 +1125,13 @@ def _loss(w):
     (name, factor, reduction), a, y = w.case.given["loss"], w.case.given["a"], w.case.given["y"]
     a_sym, y_sym = M("a", "a"), M("y", "y")
     w.heading(2, "Given")
-    w.rows([[a_sym, w.num(a)], [y_sym, w.num(y)]], inline=True)
-    feature_axis = 0 if w.column else -1
-    N = 1 if np.ndim(a) < 2 else np.shape(a)[1 - (0 if w.column else 1)] if np.ndim(a) == 2 else 1
-    K = np.shape(a)[feature_axis] if np.ndim(a) else 1
-    w.para(f"Loss {name} with factor {_number(factor, 12, '−')}, reduction {reduction}"
+    w.rows([[a_sym, w.given(a)], [y_sym, w.given(y)]], inline=True)
+    N = 1 if np.ndim(a) < 2 else np.shape(a)[1 if w.column else 0]       # examples
+    K = 1 if np.ndim(a) == 0 else np.shape(a)[0 if w.column else -1]     # features of one example
+    w.para(f"Loss {name} with factor {_exact(factor).text}, reduction {reduction}"
            + (f", over N = {N} examples." if N > 1 else "."))
     w.heading(2, "Cost")
-    formula, subst = _loss_value(w, (name, factor, reduction), a_sym, y_sym, a, y, np.size(a) == 1)
+    formula, subst = _loss_value(w, (name, factor, reduction), a_sym, y_sym, a, y, np.size(a) == 1, a_given=True)
     C = w.value("C")
     if N > 1:
         w.rows([[M("Cₙ", "C_n"), formula]], inline=True)
@@ -1092,7 +1140,7 @@ def _loss(w):
     else:
         w.eq(M("C", "C"), formula, subst, w.num(C), q="C")
     w.heading(2, "Gradient")
-    g_formula, g_subst, _ = _loss_gradient(w, (name, factor, reduction), a_sym, y_sym, a, y, K)
+    g_formula, g_subst, _ = _loss_gradient(w, (name, factor, reduction), a_sym, y_sym, a, y, K, a_given=True)
     w.eq(M("∂Cₙ/∂a", r"\frac{\partial C_n}{\partial a}"), g_formula, g_subst, w.num(w.value("dC/da")), q="dC/da")
 
 
@@ -1100,10 +1148,10 @@ def _jacobian(w):
     g = w.case.given
     W, b, x = g["W"], g["b"], g["x"]
     w.heading(2, "Given")
-    row = [[M("W", "W"), w.num(W)]]
+    row = [[M("W", "W"), w.given(W)]]
     if b is not None:
-        row.append([M("b", "b"), w.num(b)])
-    row.append([M("x", "x"), w.num(x)])
+        row.append([M("b", "b"), w.given(b)])
+    row.append([M("x", "x"), w.given(x)])
     w.rows(row, inline=True)
     z_sym = M("z", "z")
     if w.column:
@@ -1182,8 +1230,8 @@ def _remaining_errata(w):
         return
     w.heading(2, "Other errata")
     for e in rest:
-        w.eq(plain_var(e.quantity) if re.fullmatch(r"\w+", e.quantity) else M(e.quantity, r"\text{" + e.quantity + "}"),
-             w.num(w.value(e.quantity)), q=e.quantity)
+        name = M(e.quantity, r"\text{" + _latex_prose(e.quantity) + "}")
+        w.eq(name, w.num(w.value(e.quantity)), q=e.quantity)
 
 
 def _graph_with_perturbations(w):
@@ -1227,7 +1275,7 @@ def _render_text(blocks):
 
 def _math_text(block):
     if block.inline:
-        return ["    " + ",   ".join(" = ".join(p.text for p in row) for row in block.rows)]
+        return ["    " + ",   ".join(" = ".join(p.text for p in row) for row in line) for line in block.rows]
     lines = []
     for row in block.rows:
         texts = [p.text for p in row]
@@ -1268,16 +1316,30 @@ def _inline_tex(rows):
     return r",\quad ".join(" = ".join(p.tex for p in row) for row in rows)
 
 
-def _render_markdown(blocks):
+def _grouped(blocks):
+    """Consecutive displays merged into one (chains aligned at their = signs, inline lines centred)."""
     out = []
     for b in blocks:
+        if isinstance(b, Math) and out and isinstance(out[-1], Math) and out[-1].inline == b.inline:
+            out[-1] = Math(out[-1].rows + b.rows, b.inline)
+        else:
+            out.append(b)
+    return out
+
+
+def _render_markdown(blocks):
+    out = []
+    for b in _grouped(blocks):
         if isinstance(b, Heading):
             out.append("#" * b.level + " " + _prose_markdown(b.parts))
         elif isinstance(b, Para):
             out.append((f"**{b.label}** " if b.label else "") + _prose_markdown(b.parts))
         elif isinstance(b, Math):
-            if b.inline:
-                out.append("$$" + _inline_tex(b.rows) + "$$")
+            if b.inline and len(b.rows) == 1:
+                out.append("$$" + _inline_tex(b.rows[0]) + "$$")
+            elif b.inline:
+                lines = " \\\\\n".join(map(_inline_tex, b.rows))
+                out.append("$$\n\\begin{gathered}\n" + lines + "\n\\end{gathered}\n$$")
             elif len(b.rows) == 1 and "\\\\" not in _aligned(b.rows):
                 out.append("$$" + " = ".join(p.tex for p in b.rows[0]) + "$$")
             else:
@@ -1351,15 +1413,17 @@ def _prose_latex(parts):
 def _render_latex(blocks):
     out = []
     commands = {1: r"\section*", 2: r"\subsection*", 3: r"\subsubsection*"}
-    for b in blocks:
+    for b in _grouped(blocks):
         if isinstance(b, Heading):
             out.append(commands.get(b.level, r"\paragraph*") + "{" + _prose_latex(b.parts) + "}")
         elif isinstance(b, Para):
             out.append(r"\noindent " + (r"\textbf{" + _latex_prose(b.label) + "} " if b.label else "")
                        + _prose_latex(b.parts))
         elif isinstance(b, Math):
-            body = _inline_tex(b.rows) if b.inline else _aligned(b.rows)
-            out.append("\\begin{align*}\n" + body + "\n\\end{align*}")
+            if b.inline:
+                out.append("\\begin{gather*}\n" + " \\\\\n".join(map(_inline_tex, b.rows)) + "\n\\end{gather*}")
+            else:
+                out.append("\\begin{align*}\n" + _aligned(b.rows) + "\n\\end{align*}")
         else:
             tag = r"\textbf{Erratum:}" if b.kind == "erratum" else r"\textbf{Note:}"
             out.append(r"\noindent " + tag + " " + _prose_latex(b.parts))
