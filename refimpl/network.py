@@ -125,6 +125,14 @@ class Backpropagation:
         """Gradient descent: p → p − η ∂C/∂p."""
         return p - eta * grad
 
+    def prepare(self, W, b, f, x, y, loss, convention):
+        """The forward pass and what the backward pass needs: z, a, y (as columns), L, the cost,
+        the batch scale and each layer's activation."""
+        z, a = _forward_col(W, b, f, x, convention)
+        cost = losses.get(*loss)
+        return (z, a, _examples(y, convention), max(W), cost, self.batch_scale(a[0].shape[1], cost.reduction),
+                {l: activations.get(*f[l]) for l in W})
+
     def backward(self, W, b, f, x, y, loss, convention="column"):
         """Backpropagate the cost of the batch (x, y) through the network.
 
@@ -135,13 +143,7 @@ class Backpropagation:
           "dC/dW"    ∂C/∂W^l, shaped as W^l,
           "dC/db"    ∂C/∂b^l, shaped as b^l (None for a layer without bias).
         """
-        z, a = _forward_col(W, b, f, x, convention)
-        y = _examples(y, convention)
-        L = max(W)
-        cost = losses.get(*loss)
-        scale = self.batch_scale(a[0].shape[1], cost.reduction)
-        acts = {l: activations.get(*f[l]) for l in W}
-
+        z, a, y, L, cost, scale, acts = self.prepare(W, b, f, x, y, loss, convention)
         dC_da = {L: self.output_gradient(cost, a[L], y)}                          # ∇_a C
         delta = {L: self.output_error(acts[L], cost, z[L], a[L], y, dC_da[L])}    # BP1
         for l in range(L - 1, 0, -1):

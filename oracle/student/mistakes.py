@@ -15,7 +15,7 @@ import numpy as np
 
 import refimpl
 from refimpl import activations, losses
-from refimpl.network import Backpropagation, _forward_col, _col, _back, _examples
+from refimpl.network import Backpropagation, _back, _col
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,7 @@ class UpdatedWeightsInBP2(Backpropagation):
     """Seed 002's algorithm slide: update W^{l+1} first, then backpropagate through it."""
 
     def train_step(self, W, b, f, x, y, loss, eta, frozen=(), convention="column"):
-        z, a = _forward_col(W, b, f, x, convention)
-        y = _examples(y, convention)
-        L = max(W)
-        cost = losses.get(*loss)
-        scale = self.batch_scale(a[0].shape[1], cost.reduction)
-        acts = {l: activations.get(*f[l]) for l in W}
+        z, a, y, L, cost, scale, acts = self.prepare(W, b, f, x, y, loss, convention)
         W_new = {l: _col(w, convention).astype(float) for l, w in W.items()}
         b_new = {l: None if v is None else np.array(v, dtype=float) for l, v in b.items()}
         delta = self.output_error(acts[L], cost, z[L], a[L], y, self.output_gradient(cost, a[L], y))
