@@ -8,6 +8,7 @@
     explain CASE              the worked solution step by step (text, markdown or latex)
     draw CASE -o FILE         the figure of a case (.svg or .png); --history: loss and parameters per step
     grade SUBMISSIONS         grade a folder of implementations, one row each
+    train                     train on scikit-learn's digits with numpy and torch from the same weights
     template [-o FILE]        write the template module students fill in
 
 Exit status: 0 when nothing is an undeclared mismatch (report) or an
@@ -99,6 +100,9 @@ def _parser():
                    help="Write DIR/<submission>/results.json (Gradescope format) for every submission.")
     g.add_argument("--jobs", type=int, default=2, help="Submissions graded at the same time (default 2).")
     _impl_options(g)
+    from . import train as train_mod
+    train_mod.add_arguments(sub.add_parser(
+        "train", help="Train the same network with refimpl and torch on scikit-learn's digits (the data extra)."))
     t = sub.add_parser("template", help="Write the module students fill in (the interface, documented).")
     t.add_argument("-o", "--output", help="Write to this file (default: standard output). Never overwrites.")
     return p
@@ -298,7 +302,12 @@ def cmd_draw(args):
 
 COMMANDS = {"report": cmd_report, "validate": cmd_validate, "new": cmd_new, "solve": cmd_solve, "explain": cmd_explain,
             "draw": cmd_draw,
-            "grade": cmd_grade, "template": cmd_template}
+            "grade": cmd_grade, "template": cmd_template, "train": lambda args: _train(args)}
+
+
+def _train(args):
+    from . import train as train_mod
+    return train_mod.run(args)
 
 
 def main(argv=None):
