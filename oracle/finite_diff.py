@@ -57,6 +57,10 @@ class FiniteDifferences:
 
     name = "fd"
 
+    def tolerance_for(self, cost):
+        """(rtol, atol) for a case whose cost is ``cost``: the rounding error ε|C|/h grows with |C|."""
+        return FD_RTOL, FD_ATOL * (1.0 + abs(cost))
+
     def __init__(self, values):
         self.values = values   # a module or object with activation(), loss(), graph()
 

@@ -96,7 +96,7 @@ class BinaryCrossEntropy(Loss):
     """
 
     name = "binary_cross_entropy"
-    EPSILON = 1e-12
+    EPSILON = float(np.float32(1e-12))      # PyTorch's constant: the float 1e-12, 9.999999960041972e-13
 
     def per_example(self, a, y, axis=0):
         return -self.factor * np.sum(y * _log(a) + (1.0 - y) * _log(1.0 - a), axis=axis)
@@ -122,8 +122,9 @@ class CrossEntropy(Loss):
         return -self.factor * np.sum(np.where(y != 0, y * _log(a), 0.0), axis=axis)
 
     def gradient(self, a, y, axis=0):
+        """−factor·y/a, and 0 where ln a is clamped at −100 (the derivative of the clamped cost)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(y != 0, -self.factor * y / a, 0.0)
+            return np.where((y != 0) & (a > np.exp(LOG_FLOOR)), -self.factor * y / a, 0.0)
 
     def softmax_delta(self, a, y, axis=0):
         """δ^L for softmax + log-likelihood, without forming y/a: factor·(a Σ_j y_j − y)."""

@@ -9,6 +9,7 @@
     draw CASE -o FILE         the figure of a case (.svg or .png); --history: loss and parameters per step
     grade SUBMISSIONS         grade a folder of implementations, one row each
     train                     train on scikit-learn's digits with numpy and torch from the same weights
+    fuzz [--seconds S]        random networks through numpy, torch and finite differences
     template [-o FILE]        write the template module students fill in
 
 Exit status: 0 when nothing is an undeclared mismatch (report) or an
@@ -103,6 +104,9 @@ def _parser():
     from . import train as train_mod
     train_mod.add_arguments(sub.add_parser(
         "train", help="Train the same network with refimpl and torch on scikit-learn's digits (the data extra)."))
+    from . import fuzz as fuzz_mod
+    fuzz_mod.add_arguments(sub.add_parser(
+        "fuzz", help="Compare the engines on random networks for a time or a count; write disagreements as cases."))
     t = sub.add_parser("template", help="Write the module students fill in (the interface, documented).")
     t.add_argument("-o", "--output", help="Write to this file (default: standard output). Never overwrites.")
     return p
@@ -302,7 +306,13 @@ def cmd_draw(args):
 
 COMMANDS = {"report": cmd_report, "validate": cmd_validate, "new": cmd_new, "solve": cmd_solve, "explain": cmd_explain,
             "draw": cmd_draw,
-            "grade": cmd_grade, "template": cmd_template, "train": lambda args: _train(args)}
+            "grade": cmd_grade, "template": cmd_template, "train": lambda args: _train(args),
+            "fuzz": lambda args: _fuzz(args)}
+
+
+def _fuzz(args):
+    from . import fuzz as fuzz_mod
+    return fuzz_mod.run(args)
 
 
 def _train(args):
