@@ -55,9 +55,9 @@ class Identity(Activation):
 
 
 def _sigmoid(z):
-    # σ(z) = 1/(1+e^{-z}) for z ≥ 0 and e^{z}/(1+e^{z}) for z < 0: e^{-|z|} never overflows
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    # σ(z) = 1/(1+e^{-z}) for z ≥ 0 and e^{z}/(1+e^{z}) for z < 0, both as e^{min(z,0)}/(1+e^{-|z|}):
+    # no exponent is positive, so nothing overflows, and no np.where evaluating both branches
+    return np.exp(np.minimum(z, 0.0)) / (1.0 + np.exp(-np.abs(z)))
 
 
 class Sigmoid(Activation):
@@ -69,8 +69,10 @@ class Sigmoid(Activation):
         return _sigmoid(as_float(z))
 
     def derivative(self, z, axis=0):
-        z = as_float(z)
-        return _sigmoid(z) * _sigmoid(-z)      # = σ(z)(1 − σ(z)), without the cancellation in 1 − σ(z)
+        # σ(z)σ(−z) = σ(z)(1 − σ(z)) without the cancellation in 1 − σ(z); it is even in z, so with
+        # e = e^{-|z|} (never overflows) it is (1/(1+e))·(e/(1+e)) = e/(1+e)²: one exponential
+        e = np.exp(-np.abs(as_float(z)))
+        return e / (1.0 + e) ** 2
 
 
 class Tanh(Activation):

@@ -123,7 +123,7 @@ class Backpropagation:
 
     def step(self, p, grad, eta):
         """Gradient descent: p → p − η ∂C/∂p."""
-        return p - eta * grad
+        return -eta * grad + p          # p − η ∂C/∂p; in this order NumPy adds p into the temporary −η ∂C/∂p
 
     def prepare(self, W, b, f, x, y, loss, convention):
         """The forward pass and what the backward pass needs: z, a, y (as columns), L, the cost,
