@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Benchmarks of refimpl and the oracle, all measured on this machine in one run.
 
-    python benchmarks/bench.py                 # everything (about 9 minutes on 2 cores)
-    python benchmarks/bench.py --quick         # fewer rounds, shorter windows (about 3 minutes)
+    python benchmarks/bench.py                 # everything (about 6–7 minutes on 2 cores)
+    python benchmarks/bench.py --quick         # fewer rounds, shorter windows (about 2.5 minutes)
     python benchmarks/bench.py --only step     # one section: step, report, fuzz, memory (repeatable)
     python benchmarks/bench.py --threads 1     # the step section at one thread only
     python benchmarks/bench.py --markdown out.md --json out.json
@@ -899,10 +899,13 @@ def main(argv=None):
     opts = p.parse_args(argv)
     if opts.worker:
         return worker_main(opts.worker, int(opts.threads))
+    opts.threads = [0 if t.strip() == "default" else int(t) for t in opts.threads.split(",")]
     if opts.profile:
+        if opts.threads[0]:
+            from threadpoolctl import threadpool_limits
+            limits = threadpool_limits(opts.threads[0], user_api="blas")   # noqa: F841 (kept for the run)
         profile(opts)
         return 0
-    opts.threads = [0 if t.strip() == "default" else int(t) for t in opts.threads.split(",")]
     opts.rounds = opts.rounds or (5 if opts.quick else 11)
     opts.block = opts.block or (0.04 if opts.quick else 0.1)
     opts.report_runs = 3 if opts.quick else 7

@@ -102,7 +102,7 @@ def test_svg_plot_names_both_engines(histories, tmp_path):
 def test_cli_refuses_an_unknown_plot_format_before_training(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train_mod, "train", lambda *a, **k: pytest.fail("trained"))
     assert train_mod.run(_parse("--plot", str(tmp_path / "loss.jpg"))) == 2
-    assert ".png or .svg" in capsys.readouterr().err
+    assert ".svg or .png" in capsys.readouterr().err
     assert not (tmp_path / "loss.jpg").exists()
 
 

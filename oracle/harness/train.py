@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .draw import _check_path            # .png or .svg, as for every figure
+
 SIZES = (64, 32, 10)
 ACTIVATIONS = {1: ("tanh", None), 2: ("softmax", None)}
 LOSS = ("cross_entropy", 1.0, "mean")
@@ -51,7 +53,6 @@ RTOL = 1e-9          # loss histories of two float64 engines: relative agreement
 MIN_ACCURACY = 0.95  # test accuracy each engine must reach
 
 ENGINE_LABELS = {"numpy": "numpy (refimpl)", "torch": "torch (autograd oracle)"}
-PLOT_FORMATS = (".png", ".svg")
 MISSING_SKLEARN = "the train command needs scikit-learn (its bundled digits data): pip install 'backprop-oracle[data]'"
 MISSING_MATPLOTLIB = "plotting needs matplotlib: pip install 'backprop-oracle[figures]'"
 
@@ -191,13 +192,6 @@ def relative_difference(u, v):
 
 # ---------------------------------------------------------------- the figure
 
-def _check_plot_path(path):
-    path = Path(path)
-    if path.suffix.lower() not in PLOT_FORMATS:
-        raise ValueError(f"cannot plot to {path.name!r}: the file name must end in .png or .svg")
-    return path
-
-
 def running_mean(values, window):
     """Mean of the last ``window`` values at every step (fewer at the start)."""
     values = np.asarray(values, dtype=np.float64)
@@ -217,7 +211,7 @@ def plot_losses(histories, path, title=None, window=None):
     are counted in the legend). Written as PNG or SVG by the suffix of ``path`` (SVG keeps its
     text as text, so the engine names can be searched in the file). Returns the path.
     """
-    path = _check_plot_path(path)
+    path = _check_path(path)
     try:
         import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -345,7 +339,7 @@ def run(args):
 
     if args.plot:
         try:
-            _check_plot_path(args.plot)
+            _check_path(args.plot)
             import matplotlib  # noqa: F401  (fail before training, not after)
         except ValueError as exc:
             print(exc, file=sys.stderr)
