@@ -17,6 +17,13 @@ name = "torch"
 DTYPE = torch.float64
 
 
+def threads(n):
+    """Set PyTorch's intra-op thread count to n; return the previous count (to restore it)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return previous
+
+
 def _t(x, grad=False):
     """A tensor of float64, or float32 when given float32 (the float32 mode)."""
     x = np.asarray(x)

@@ -698,7 +698,7 @@ def write_case(spec, problems, out, name, command=None):
 
 def run(args):
     """``fuzz``: random cases for --seconds or --count; 1 if any disagreement, else 0."""
-    import torch
+    from oracle import torch_engine
     _oracle()
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     seconds = getattr(args, "seconds", None)
@@ -707,8 +707,7 @@ def run(args):
         seconds = 10.0
     max_width, max_batch = getattr(args, "max_width", 64), getattr(args, "max_batch", 128)
     out = Path(getattr(args, "out", None) or DEFAULT_OUT)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)                 # one core: small tensors are faster single-threaded
+    threads = torch_engine.threads(1)        # one core: small tensors are faster single-threaded
     written, failed, diverged, i = [], 0, 0, 0
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
@@ -733,7 +732,7 @@ def run(args):
                     print(f"  … and {len(problems) - 10} more")
             i += 1
     finally:
-        torch.set_num_threads(threads)
+        torch_engine.threads(threads)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     rate = i / elapsed if elapsed > 0 else float("inf")
     cpu_rate = i / cpu if cpu > 0 else float("inf")
