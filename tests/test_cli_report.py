@@ -45,7 +45,7 @@ def test_json_has_a_row_for_every_documented_number(capsys, tmp_path):
     data = json.loads(out_file.read_text(encoding="utf-8"))
     documented = {(r["case"], r["quantity"]) for r in data["rows"] if r["kind"] == "documented"}
     expected = 0
-    for path in sorted(Path(DEFAULT_CASES).glob("*.yaml")):
+    for path in sorted(Path(DEFAULT_CASES).rglob("*.yaml")):
         c = load_case(path)
         for x in c.expect:
             if x.computed:

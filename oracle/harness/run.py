@@ -50,7 +50,9 @@ def _take(result, what, *keys, layer=None):
                 return Missing(f"{what} returned a {type(value).__name__} where a dict keyed by the layer "
                                f"number l = 1, 2, … is expected", failed=True)
             value = value[layer]
-        array = np.asarray(value, dtype=float)
+        array = np.asarray(value)
+        if array.dtype != np.float32:       # float32 stays float32 (the float32 mode's later steps)
+            array = array.astype(np.float64)
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         where = "".join(f"[{k!r}]" for k in keys + ((layer,) if layer is not None else ()))
         return Missing(f"{what} returned no usable value{' at ' + where if where else ''} "
