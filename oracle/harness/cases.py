@@ -15,7 +15,7 @@ import numpy as np
 
 from . import expr as expr_lang
 from .errors import CaseError, suggest
-from .yamlsafe import Node, Number, load
+from .yamlsafe import Number, load
 
 KINDS = ("activation", "loss", "network", "graph", "jacobian")
 CONVENTIONS = ("column", "row")

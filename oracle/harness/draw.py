@@ -51,7 +51,6 @@ GREEN = "#1b7a34"       # forward values
 RED = "#c0262d"         # gradients
 BLUE = "#1f4e96"        # parameters
 GRAY = "#555555"
-LIGHT = "#9a9a9a"
 ENGINE_LABELS = {"numpy": "numpy (refimpl)", "torch": "torch (autograd oracle)"}
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")

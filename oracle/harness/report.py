@@ -7,8 +7,6 @@ from tabulate import tabulate
 
 from .compare import ERRATUM, MATCH, MISMATCH
 
-COLUMNS = ["case", "quantity", "document", "numpy", "torch", "fd", "largest diff", "status"]
-
 
 def _label(check, element):
     if len(check.elements) > 1:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 

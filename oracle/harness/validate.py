@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .cases import load_case
 from .errors import CaseError, suggest
-from .yamlsafe import Node, load
+from .yamlsafe import load
 
 SCHEMA_PATH = Path(__file__).with_name("case.schema.json")
 SCHEMA_LINE = "# yaml-language-server: $schema="

@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .adapters import INTERFACE
 from .protocol import MAX_MESSAGE, ProtocolError, decode, dumps, encode, loads
 
 DEFAULT_TIMEOUT = 10.0          # seconds of wall clock per call
@@ -274,6 +275,5 @@ def _method(name):
     return method
 
 
-for _name in ("activation", "activation_derivative", "loss", "loss_gradient", "forward", "backward",
-              "update", "train_step", "graph", "jacobian"):
+for _name in INTERFACE:                     # the interface's functions, one method each
     setattr(IsolatedImplementation, _name, _method(_name))
