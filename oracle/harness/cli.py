@@ -39,10 +39,19 @@ DEFAULT_CASES = default_cases()
 
 
 def _impl_options(p):
-    p.add_argument("--impl-timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--impl-timeout", type=float, default=None, metavar="SECONDS",
                    help="Wall-clock limit for each call into an implementation (default 10 s).")
-    p.add_argument("--impl-memory", type=int, default=1024, metavar="MB",
+    p.add_argument("--impl-memory", type=int, default=None, metavar="MB",
                    help="Address-space limit of an implementation's process (default 1024 MB).")
+    p.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
+                   help="How implementations are isolated: bubblewrap (namespaces: no network, no view of the "
+                        "project or the cases), process (a limited child process only), or auto (bubblewrap "
+                        "where it works; default). The first line of output says which is used.")
+    p.add_argument("--allow-import", action="append", default=[], metavar="PACKAGE",
+                   help="Let implementations import this package (e.g. torch); refimpl and oracle never.")
+    p.add_argument("--assignment", metavar="FILE",
+                   help="An assignment file: the cases and quantities that count, weights, visibility, "
+                        "allowed imports and limits (docs/assignment-format.md).")
 
 
 def _parser():
@@ -155,12 +164,12 @@ def _emit(text, output):
 
 
 def cmd_report(args):
+    if args.impl:
+        from oracle.student.cli import report_impl
+        return report_impl(args)
     cases = _cases_or_exit(list(args.paths) + list(args.cases) or [default_cases()])
     if cases is None:
         return 2
-    if args.impl:
-        from oracle.student.cli import report_impl
-        return report_impl(args, cases)
     engines = default_engines()
     names = [e.name for e in engines]
     checks = []
@@ -205,11 +214,8 @@ def _figures(cases):
 
 
 def cmd_grade(args):
-    cases = _cases_or_exit(list(args.cases) or [default_cases()])
-    if cases is None:
-        return 2
     from oracle.student.cli import grade_folder
-    return grade_folder(args, cases)
+    return grade_folder(args)
 
 
 def cmd_template(args):

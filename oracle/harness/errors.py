@@ -16,3 +16,8 @@ def suggest(word, choices):
     """', did you mean 'x'?' for the closest choice, or ''."""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f", did you mean {close[0]!r}?" if close else ""
+
+
+class EngineError(RuntimeError):
+    """An engine failed in a way its message already describes (e.g. an implementation under test that
+    timed out); the harness reports the message as it is."""

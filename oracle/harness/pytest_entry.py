@@ -20,6 +20,10 @@ def pytest_addoption(parser):
                     help="Wall-clock limit for each call into the implementation (default 10 s).")
     group.addoption("--impl-memory", type=int, default=1024, metavar="MB",
                     help="Address-space limit of the implementation's process (default 1024 MB).")
+    group.addoption("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
+                    help="How the implementation is isolated (default auto: bubblewrap where it works).")
+    group.addoption("--allow-import", action="append", default=[], metavar="PACKAGE",
+                    help="Let the implementation import this package (e.g. torch).")
     group.addoption("--results-json", metavar="PATH", default=None,
                     help="Write per-case, per-quantity results and the score in the Gradescope "
                          "autograder results.json format.")

@@ -29,8 +29,9 @@ def pytest_report_header(config):
              f"fd (central differences)"]
     impl = config.getoption("--impl")
     if impl:
-        lines.append(f"backprop-oracle: implementation under test {impl} (isolated; timeout "
-                     f"{config.getoption('--impl-timeout'):g} s, memory {config.getoption('--impl-memory')} MB)")
+        from oracle.student.sandbox import describe, resolve_mode
+        lines.append(f"backprop-oracle: implementation under test {impl}; "
+                     + describe(resolve_mode(config.getoption("--isolation"))))
     args = ["pytest"] + [a for a in config.invocation_params.args]
     lines.append("backprop-oracle: reproduce with: " + " ".join(args))
     return lines
@@ -45,14 +46,17 @@ def _engines(config):
 def _impl(config):
     """The implementation under test (--impl), started once per session, with shared references."""
     if not hasattr(config, "_backprop_impl"):
+        from oracle.student.cli import Limits
         from oracle.student.grade import References
+        from oracle.student.imports import scan
         from oracle.student.sandbox import IsolatedImplementation
         spec = config.getoption("--impl")
-        from oracle.student.grade import CaseFileGuard
-        config._backprop_guard = CaseFileGuard([])
-        config._backprop_impl = IsolatedImplementation(spec, timeout=config.getoption("--impl-timeout"),
-                                                       memory_mb=config.getoption("--impl-memory"),
-                                                       guard=config._backprop_guard)
+        limits = Limits(config.getoption("--impl-timeout"), config.getoption("--impl-memory"),
+                        config.getoption("--isolation"), tuple(config.getoption("--allow-import")))
+        config._backprop_impl = IsolatedImplementation(spec, timeout=limits.timeout, memory_mb=limits.memory_mb,
+                                                       isolation=limits.isolation,
+                                                       allow_imports=limits.allow_imports)
+        config._backprop_forbidden = [f.message() for f in scan(spec, limits.allow_imports)]
         config._backprop_refs = References(_engines(config))
         config._backprop_grades = []
     return config._backprop_impl
@@ -69,21 +73,25 @@ def pytest_ignore_collect(collection_path, config):
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     impl = getattr(config, "_backprop_impl", None)
+    result = None
     if impl is not None:
         impl.close()
-        session.config._backprop_tampered = [e for e in impl.events if "case files" in e]
+        from oracle.student.results import SubmissionResult
+        result = SubmissionResult(impl.name, config._backprop_grades, list(dict.fromkeys(impl.events)),
+                                  impl.mode, config._backprop_forbidden)
+        config._backprop_result = result
     path = config.getoption("--results-json")
     if path:
         from oracle.student.results import write_results
-        write_results(path, getattr(config, "_backprop_grades", None),
-                      getattr(config, "_backprop_checks", None), impl.name if impl else None)
+        write_results(path, result, getattr(config, "_backprop_checks", None))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    changed = getattr(config, "_backprop_tampered", None)
-    if changed:
-        for line in changed:
-            terminalreporter.write_line(f"backprop-oracle: the implementation {line}", red=True)
+    result = getattr(config, "_backprop_result", None)
+    if result is not None:
+        for line in result.forbidden + result.problems:
+            terminalreporter.write_line(f"backprop-oracle: {line}", red=True)
+        terminalreporter.write_line(f"backprop-oracle: {result.name}: {result.headline.text()}")
 
 
 def _named_on_command_line(config, file_path):
@@ -130,7 +138,6 @@ class CaseFile(pytest.File):
         self._checks = None
         if self.config.getoption("--impl"):
             _impl(self.config)
-            self.config._backprop_guard.add(case)
         names = [q for q in case.quantities] + [f"formula:{f.name}" for f in case.formulas]
         lines = {x.quantity: x.line for x in case.expect}
         lines.update({f"formula:{f.name}": f.line for f in case.formulas})

@@ -7,6 +7,7 @@ import numpy as np
 
 from . import expr as expr_lang
 from .cases import binding, given_bindings, perturbation_label
+from .errors import EngineError
 
 
 class Missing:
@@ -27,9 +28,9 @@ def _call(engine, function, *args):
         return fn(*copy.deepcopy(args))     # engines get copies: nothing they do reaches the case
     except NotImplementedError:
         return Missing(f"{function} not implemented")
+    except EngineError as exc:
+        return Missing(str(exc), failed=True)
     except Exception as exc:  # an engine that fails is reported, and the run goes on
-        if getattr(exc, "report_as_is", False):
-            return Missing(str(exc), failed=True)
         return Missing(f"{function} raised {type(exc).__name__}: {exc}", failed=True)
 
 

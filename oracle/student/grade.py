@@ -1,21 +1,26 @@
 """Grade an implementation under test: per case and quantity, in the order of the computation.
 
-Expected values come from the engines (numpy and torch, and finite differences
-for gradients) — never from the implementation. For each case the first
-quantity that diverges is named together with the one before it (which
-matched), and every diverging quantity is compared with the catalogued
-mistakes, so that "δ¹ matches 'transpose missing in (W²)ᵀ δ²' (BP2)" tells
-the student where the error starts and what it is.
+Expected values come from the reference engines (numpy, torch, and finite
+differences for derivatives) — never from the implementation. For each case
+the first quantity that diverges is named with the one before it (which
+matched); later divergences are "downstream" of it.
+
+A catalogued mistake (oracle.student.mistakes) is named for a case only when
+the implementation agrees with that faulty variant on every quantity the case
+checks up to and including the first divergence, and the variant differs
+from the reference there. The headline of a submission names the first
+failing case's first divergence and its equation, and a mistake only when it
+is named for every failing case and changes nothing in the cases that pass.
 """
 from __future__ import annotations
 
-import hashlib
+import re
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from oracle.harness.compare import check_case
+from oracle.harness.engines import FLOAT32_TOL
 from oracle.harness.run import Missing, compute
 
 from .mistakes import CATALOGUE, MistakeEngine
@@ -31,7 +36,7 @@ class Verdict:
     value: object = None          # the implementation's array
     reference: object = None      # numpy's array
     message: str = ""
-    mistakes: list = field(default_factory=list)   # catalogued mistakes whose value it reproduces
+    mistakes: list = field(default_factory=list)   # catalogued mistakes named here (first divergence only)
 
     @property
     def mistake(self):
@@ -40,7 +45,7 @@ class Verdict:
 
     @property
     def equation(self):
-        return "/".join(dict.fromkeys(m.equation for m in self.mistakes)) or None
+        return "/".join(dict.fromkeys(m.equation for m in self.mistakes)) or equation_of(self.case, self.quantity)
 
     @property
     def passed(self):
@@ -53,6 +58,7 @@ class CaseGrade:
     verdicts: list = field(default_factory=list)
     first: Verdict | None = None     # the first diverging quantity
     before: Verdict | None = None    # the quantity just before it, which matched
+    consistent: set = field(default_factory=set)   # mistakes the implementation does not contradict here
 
     @property
     def provided(self):
@@ -61,6 +67,38 @@ class CaseGrade:
     @property
     def passed(self):
         return bool(self.provided) and all(v.passed for v in self.provided)
+
+
+def equation_of(case, quantity):
+    """The step of the computation a quantity belongs to, as the lectures name it."""
+    q = quantity.split("@")[0]
+    if case.kind == "network":
+        L = max(case.given["W"])
+        layer = re.search(r"\[(\d+)\]", q)
+        l = int(layer.group(1)) if layer else None
+        if q.startswith(("z[", "a[")):
+            return "forward pass"
+        if q.startswith("f'(z"):
+            return "f'(z)"
+        if q == "C":
+            return "cost"
+        if q.startswith("dC/da"):
+            return "∇_a C (BP1)" if l == L else "(W^{l+1})ᵀ δ^{l+1} (BP2)"
+        if q.startswith("delta"):
+            return "BP1" if l == L else "BP2"
+        if q.startswith("dC/dW"):
+            return "BP4"
+        if q.startswith("dC/db"):
+            return "BP3"
+        if q.endswith("'"):
+            return "update"
+    if case.kind == "graph":
+        return "graph backward (chain rule)" if q.startswith("d") and "/d" in q else "graph forward"
+    if case.kind == "loss":
+        return "∇_a C" if q == "dC/da" else "cost"
+    if case.kind == "activation":
+        return "f'(z)" if q == "f'(z)" else "activation"
+    return case.kind
 
 
 class References:
@@ -84,63 +122,169 @@ class References:
             return self._mistakes[case.path]
 
 
-def _close(u, v, rtol, atol):
+def _tolerance(case, impl):
+    rtol, atol = getattr(impl, "tolerance", None) or (1e-6, 1e-9)
+    if case.precision == "float32":
+        rtol, atol = max(rtol, FLOAT32_TOL[0]), max(atol, FLOAT32_TOL[1])
+    return rtol, atol
+
+
+def _squeezed(value):
+    return tuple(n for n in np.shape(value) if n != 1)
+
+
+def same(u, v, rtol, atol):
+    """Whether two answers are the same within tolerance: equal sizes, and non-finite where the other is."""
     u, v = np.asarray(u, dtype=float).reshape(-1), np.asarray(v, dtype=float).reshape(-1)
-    return u.size == v.size and bool(np.all(np.abs(u - v) <= rtol * np.maximum(np.abs(u), np.abs(v)) + atol))
+    if u.size != v.size:
+        return False
+    fu, fv = np.isfinite(u), np.isfinite(v)
+    if not np.array_equal(fu, fv) or not np.array_equal(u[~fu], v[~fv], equal_nan=True):
+        return False
+    u, v = u[fu], v[fv]
+    return bool(np.all(np.abs(u - v) <= rtol * np.maximum(np.abs(u), np.abs(v)) + atol))
 
 
-def diagnose(case, quantity, value, reference, refs, tolerance):
-    """The catalogued mistakes whose value for ``quantity`` the implementation reproduces (possibly none)."""
-    rtol, atol = tolerance
-    found = []
-    for name, results in refs.mistakes(case).items():
-        faulty = results.get(quantity)
-        if faulty is None or isinstance(faulty, Missing):
+def compare(quantity, value, reference, agreeing, tolerance):
+    """None when the implementation's value matches the reference, else why not (for the student)."""
+    got, ref = np.asarray(value, dtype=float), np.asarray(reference, dtype=float)
+    who = f"the reference ({', '.join(agreeing)} agree)" if len(agreeing) > 1 else "the reference"
+    if got.size != ref.size or _squeezed(got) != _squeezed(ref):
+        shape = lambda a: "×".join(map(str, np.shape(a))) or "scalar"   # noqa: E731
+        return f"your {quantity} has shape {shape(got)} where {who} has shape {shape(ref)}"
+    g, r = got.reshape(-1), ref.reshape(-1)
+    bad = ~np.isfinite(g) & np.isfinite(r)
+    if bad.any():
+        i = int(np.argmax(bad))
+        return f"your {quantity} is not finite ({g[i]} at element {i}) where {who} is {r[i]:.10g}"
+    if same(g, r, *tolerance):
+        return None
+    diff = np.abs(g - r)
+    diff[~np.isfinite(diff)] = np.inf
+    i = int(np.argmax(diff))
+    return (f"your {quantity} differs from {who}: {g[i]:.10g} where the reference is {r[i]:.10g} "
+            f"(element {i}; tolerance {tolerance[0]:g} relative + {tolerance[1]:g})")
+
+
+def _agrees_with(mistake, results, verdicts, tolerance):
+    """Whether the implementation's values equal the faulty variant's on every graded verdict given."""
+    for v in verdicts:
+        if v.status == NOT_IMPLEMENTED:
             continue
-        if reference is not None and _close(faulty, reference, 1e-9, 1e-12):
-            continue                     # the mistake changes nothing here: it cannot explain a difference
-        if _close(value, faulty, rtol, atol):
-            found.append(CATALOGUE[name])
-    return found
+        faulty = results.get(v.quantity)
+        if v.status == ERROR:
+            if not (getattr(mistake, "symptom", None) and re.search(mistake.symptom, v.message or "")):
+                return False
+            continue
+        if faulty is None or isinstance(faulty, Missing):
+            if faulty is not None and faulty.failed:
+                return False                  # the variant fails where the implementation answers
+            continue
+        if v.value is None or not same(v.value, faulty, *tolerance):
+            return False
+    return True
+
+
+def _explains(mistake, results, first, tolerance):
+    """Whether the faulty variant differs from the reference at the first divergence (so it can explain it)."""
+    if first.status == ERROR:
+        return bool(getattr(mistake, "symptom", None) and re.search(mistake.symptom, first.message or ""))
+    faulty = results.get(first.quantity)
+    if faulty is None or isinstance(faulty, Missing) or first.reference is None:
+        return False
+    return not same(faulty, first.reference, 1e-9, 1e-12)
 
 
 def grade_case(case, impl, refs):
     """Verdicts for every quantity of a case, first divergence and diagnosis included."""
     results = refs.results(case)
     mine = compute(case, impl)
-    checks = {c.quantity: c for c in check_case(case, refs.engines + [impl], {**results, impl.name: mine})}
+    tolerance = _tolerance(case, impl)
     grade = CaseGrade(case)
+    reference_engine = refs.engines[0].name
     previous_ok = None
-    # the case's own quantities: derived values and printed formulas judge the documents
+    # the case's own quantities (derived values and printed formulas judge the documents, not students)
     for quantity in (q for q in case.quantities if q not in case.define):
         value = mine.get(quantity)
-        reference = results[refs.engines[0].name].get(quantity)
-        reference = None if isinstance(reference, Missing) else reference
-        check = checks.get(quantity)
-        if check is None or value is None or (isinstance(value, Missing) and not value.failed):
-            if value is None or isinstance(value, Missing):
-                grade.verdicts.append(Verdict(case, quantity, NOT_IMPLEMENTED, reference=reference,
-                                              message=getattr(value, "reason", "not provided")))
+        reference = results[reference_engine].get(quantity)
+        if reference is None or isinstance(reference, Missing):
+            continue                                   # the reference gives none: nothing to grade
+        if value is None or (isinstance(value, Missing) and not value.failed):
+            grade.verdicts.append(Verdict(case, quantity, NOT_IMPLEMENTED, reference=reference,
+                                          message=getattr(value, "reason", "not provided")))
             continue
+        agreeing = [e.name for e in refs.engines if not isinstance(results[e.name].get(quantity, Missing("")),
+                                                                      Missing)]
         v = Verdict(case, quantity, PASS, None if isinstance(value, Missing) else value, reference)
-        problems = [e.message for e in check.elements if impl.name in e.message]
         if isinstance(value, Missing):
             v.status, v.message = ERROR, value.reason
-        elif problems or any(e.engines.get(impl.name) is None for e in check.elements):
-            v.status = FAIL
-            v.message = problems[0] if problems else "gave no value"
-            if v.reference is not None:
-                v.mistakes = diagnose(case, quantity, value, v.reference, refs, impl.tolerance)
+        else:
+            problem = compare(quantity, value, reference, agreeing, tolerance)
+            if problem:
+                v.status, v.message = FAIL, problem
         if v.status == PASS:
             previous_ok = v
         elif grade.first is None:
             grade.first, grade.before = v, previous_ok
         else:
-            v.message = f"downstream of the first divergence at {grade.first.quantity}" + (
-                f"; {v.message}" if v.message else "")
+            v.message = f"downstream of the first divergence at {grade.first.quantity}; {v.message}"
             v.status = DOWNSTREAM if v.status == FAIL else v.status
         grade.verdicts.append(v)
+    _diagnose(grade, refs.mistakes(case), tolerance)
     return grade
+
+
+def _diagnose(grade, mistake_results, tolerance):
+    """Name the mistakes consistent with every quantity up to the first divergence (all, for a passing case)."""
+    checked = grade.verdicts
+    if grade.first is not None:
+        checked = grade.verdicts[:grade.verdicts.index(grade.first) + 1]
+    for name, results in mistake_results.items():
+        mistake = CATALOGUE[name]
+        if _agrees_with(mistake, results, checked, tolerance):
+            grade.consistent.add(name)
+            if grade.first is not None and _explains(mistake, results, grade.first, tolerance):
+                grade.first.mistakes.append(mistake)
+
+
+@dataclass
+class Headline:
+    """What a submission gets wrong first, and the mistake when all its cases agree on one."""
+
+    case: object = None
+    quantity: str | None = None
+    equation: str | None = None
+    message: str = ""
+    mistakes: list = field(default_factory=list)
+
+    @property
+    def mistake(self):
+        return " or ".join(m.name for m in self.mistakes) or None
+
+    def text(self):
+        if self.case is None:
+            return "—"
+        out = f"{self.case.id}: first divergence at {self.quantity} ({self.equation})"
+        if self.mistakes:
+            out += f": matches '{self.mistake}'"
+        elif self.message:
+            out += f": {self.message}"
+        return out
+
+
+def headline(grades):
+    """The first failing case's first divergence; a mistake only if named in every failing case and
+    consistent with every case that passes."""
+    failing = [g for g in grades if g.first is not None]
+    if not failing:
+        return Headline()
+    first = failing[0].first
+    named = [m.name for m in first.mistakes]
+    keep = [n for n in named
+            if all(n in (m.name for m in g.first.mistakes) for g in failing)
+            and all(n in g.consistent for g in grades if g.first is None)]
+    return Headline(failing[0].case, first.quantity, equation_of(failing[0].case, first.quantity),
+                    first.message, [CATALOGUE[n] for n in keep])
 
 
 def explain_first(grade):
@@ -154,50 +298,47 @@ def explain_first(grade):
     if first.mistake:
         text += f": {first.equation}: {first.quantity} matches '{first.mistake}'"
     elif first.message:
-        text += f": {first.message}"
+        text += f": {equation_of(grade.case, first.quantity)}: {first.message}"
     return text
 
 
-class CaseFileGuard:
-    """Case files as they were when loaded: verified (and restored if changed) after a run."""
+class CaseFileWatch:
+    """Case files as they were when loaded, checked by hash after a run — never written.
 
-    def __init__(self, cases):
+    Only needed where a worker could reach the files (process isolation): a change is
+    reported, and nothing is restored, since the grader never writes a file the user did
+    not name (the change may be the user's own edit).
+    """
+
+    def __init__(self, cases=()):
+        import hashlib
+        self._hash = lambda data: hashlib.sha256(data).hexdigest()
         self._lock = threading.Lock()
-        self.original, self.digest = {}, {}
+        self.digest = {}
         for case in cases:
             self.add(case)
 
     def add(self, case):
-        """Guard a loaded case (the bytes it was loaded from) and every other case file beside it."""
         with self._lock:
-            self._keep(case.path.resolve(), case.raw)
-            for sibling in sorted(case.path.parent.glob("*.y*ml")):
-                if sibling.resolve() not in self.original:
+            paths = [case.path] + sorted(case.path.parent.glob("*.y*ml"))
+            for path in paths:
+                path = path.resolve()
+                if path not in self.digest:
                     try:
-                        self._keep(sibling.resolve(), sibling.read_bytes())
+                        self.digest[path] = self._hash(path.read_bytes())
                     except OSError:
-                        pass
+                        self.digest[path] = None
 
-    def _keep(self, path, data):
-        if path not in self.original:
-            self.original[path] = data
-            self.digest[path] = hashlib.sha256(data).hexdigest()
-
-    def check_and_restore(self):
+    def changed(self):
+        """The watched files whose bytes differ now (each reported once)."""
         with self._lock:
-            return self._check_and_restore()
-
-    def _check_and_restore(self):
-        changed = []
-        for path, data in self.original.items():
-            try:
-                now = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                now = None
-            if now != self.digest[path]:
+            out = []
+            for path, digest in self.digest.items():
                 try:
-                    path.write_bytes(data)
-                    changed.append(str(path))
-                except OSError as exc:
-                    changed.append(f"{path} (could not restore: {exc})")
-        return changed
+                    now = self._hash(path.read_bytes())
+                except OSError:
+                    now = None
+                if now != digest:
+                    out.append(str(path))
+                    self.digest[path] = now
+            return out

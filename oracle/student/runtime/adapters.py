@@ -9,7 +9,12 @@
        layer_backward(grad_a, cache) -> (grad_a_prev, grad_W, grad_b)
    in PyTorch's words: grad_a is the grad_output of the layer (∂C/∂a^l for the
    batch cost C), grad_a_prev its grad_input. Together with ``loss_gradient``
-   they give ``backward`` (∂C/∂a, ∂C/∂W, ∂C/∂b), in the column convention.
+   they give ``backward`` (∂C/∂a, ∂C/∂W, ∂C/∂b).
+Both shapes are written in the column convention (z = W a + b, one example
+per column), as the lectures and Nielsen write them. A case in the row
+convention (h = x W + b, one example per row) is the transpose of the same
+equations, so the adapter transposes W, x and y on the way in and the
+per-layer results on the way out: the student's column code answers it too.
 Functions an implementation provides under the interface's own names always win.
 """
 from __future__ import annotations
@@ -30,18 +35,39 @@ def _by_layer(values, L):
     return {l: v for l, v in zip(range(1, L + 1), values)}
 
 
-def _from_backprop(backprop):
+def _in_columns(backward_column):
+    """``backward(W, b, f, x, y, loss, convention)`` from a backward written in the column convention.
+
+    Row convention: W^l is given as (n_{l−1}, n_l) and x, y with one example per row; the column
+    code gets their transposes, and its per-layer matrices (∂C/∂a, δ, ∂C/∂W) are transposed back.
+    """
     def backward(W, b, f, x, y, loss, convention="column"):
-        grads_W, grads_b = backprop(W, b, f, x, y, loss)
-        L = len(W)
-        return {"dC/dW": _by_layer(grads_W, L), "dC/db": _by_layer(grads_b, L)}
+        if convention != "row":
+            return backward_column(W, b, f, x, y, loss)
+        T = lambda v: np.asarray(v, dtype=float).T                      # noqa: E731
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        out = backward_column({l: T(w) for l, w in W.items()}, b, f, x if x.ndim == 1 else x.T,
+                              y if y.ndim == 1 else y.T, loss)
+        back = {}
+        for key, per_layer in out.items():
+            if key == "dC/db":
+                back[key] = per_layer
+            else:
+                back[key] = {l: (None if v is None else T(v)) for l, v in per_layer.items()}
+        return back
     return backward
 
 
+def _from_backprop(backprop):
+    def backward(W, b, f, x, y, loss):
+        grads_W, grads_b = backprop(W, b, f, x, y, loss)
+        L = len(W)
+        return {"dC/dW": _by_layer(grads_W, L), "dC/db": _by_layer(grads_b, L)}
+    return _in_columns(backward)
+
+
 def _from_layers(layer_forward, layer_backward, loss_gradient):
-    def forward_with_caches(W, b, f, x, convention):
-        if convention != "column":
-            raise NotImplementedError("per-layer functions are taken in the column convention")
+    def forward_with_caches(W, b, f, x):
         a = {0: np.asarray(x, dtype=float)}
         if a[0].ndim == 1:
             a[0] = a[0][:, None]
@@ -50,8 +76,8 @@ def _from_layers(layer_forward, layer_backward, loss_gradient):
             a[l], caches[l] = layer_forward(W[l], b.get(l), a[l - 1], f[l])
         return a, caches
 
-    def backward(W, b, f, x, y, loss, convention="column"):
-        a, caches = forward_with_caches(W, b, f, x, convention)
+    def backward(W, b, f, x, y, loss):
+        a, caches = forward_with_caches(W, b, f, x)
         L = max(W)
         y = np.asarray(y, dtype=float).reshape(np.shape(a[L]))
         name, factor, reduction = loss
@@ -65,7 +91,7 @@ def _from_layers(layer_forward, layer_backward, loss_gradient):
             grad, out["dC/dW"][l], out["dC/db"][l] = layer_backward(grad, caches[l])
         return out
 
-    return backward
+    return _in_columns(backward)
 
 
 def adapt(namespace):

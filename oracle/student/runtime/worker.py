@@ -1,29 +1,34 @@
-"""The worker process that hosts one implementation under test (run by oracle.student.sandbox).
+"""The worker process that hosts one implementation under test (started by oracle.student.sandbox).
 
-    python -m oracle.student.worker PATH_OR_MODULE
+    python -I -S -B -c BOOTSTRAP LIB_DIR SITE_DIR OPTIONS_JSON
 
-It imports the implementation, answers one JSON request per line on its
-original standard input with one JSON answer per line on its original
-standard output, and sends whatever the implementation prints to standard
-error. It runs with the resource limits, the scratch directory and the
-minimal environment the sandbox gave it; it is trusted no more than the code
-it hosts: the grader validates every answer.
+The bootstrap puts LIB_DIR (holding this package as ``bpruntime``) and
+SITE_DIR (NumPy, and any package an assignment allows) on ``sys.path`` and
+calls ``main``. ``main`` drops root privileges when asked (under bubblewrap
+the sandbox starts as root inside its namespaces), caps the number of
+processes, installs the import guard, imports the implementation and then
+answers one JSON request per line on its original standard input with one
+JSON answer per line on its original standard output. Whatever the
+implementation prints goes to standard error.
+
+It is trusted no more than the code it hosts: every answer — including the
+inputs as they are after the call, which the grader compares with what it
+sent to detect in-place modification — is judged by the grader.
 """
 from __future__ import annotations
 
-import copy
 import importlib
 import importlib.util
-import inspect
+import json
 import os
+import resource
 import sys
 import traceback
 from pathlib import Path
 
-import numpy as np
-
-from oracle.student.adapters import adapt
-from oracle.student.protocol import decode, dumps, encode, loads
+from .adapters import adapt
+from .imports import ImportGuard
+from .protocol import decode, dumps, encode, loads
 
 
 def load(spec):
@@ -31,9 +36,10 @@ def load(spec):
     path = Path(spec)
     if path.suffix == ".py" and path.is_file():
         sys.path.insert(0, str(path.parent))
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        name = path.stem if path.stem not in sys.modules else f"submission_{path.stem}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
-        sys.modules[path.stem] = module
+        sys.modules[name] = module
         module_spec.loader.exec_module(module)
         return module
     if path.is_dir() and (path / "__init__.py").is_file():
@@ -42,36 +48,22 @@ def load(spec):
     return importlib.import_module(spec)
 
 
-def _mutated(fn, args, pristine):
-    """Names of the inputs an implementation changed in place, e.g. W[1]."""
-    try:
-        names = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        names = []
-    out = []
-    for i, (now, then) in enumerate(zip(args, pristine)):
-        name = names[i] if i < len(names) else f"argument {i + 1}"
-        out.extend(_diff(now, then, name))
-    return out
-
-
-def _diff(now, then, name):
-    if isinstance(then, np.ndarray):
-        if not isinstance(now, np.ndarray) or now.shape != then.shape or not np.array_equal(now, then, equal_nan=True):
-            return [name]
-        return []
-    if isinstance(then, dict):
-        if not isinstance(now, dict) or set(now) != set(then):
-            return [name]
-        return [n for k in then for n in _diff(now[k], then[k], f"{name}[{k}]")]
-    if isinstance(then, list):
-        if not isinstance(now, list) or len(now) != len(then):
-            return [name]
-        return [n for i, (u, v) in enumerate(zip(now, then)) for n in _diff(u, v, f"{name}[{i}]")]
-    return []
+def _drop_privileges(uid):
+    """Inside bubblewrap's namespaces as root: become ``uid`` for good (all capabilities go with it)."""
+    if os.getuid() == 0:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
 
 
 def main():
+    options = json.loads(sys.argv[-1])
+    if options.get("drop_to") is not None:
+        _drop_privileges(options["drop_to"])
+    if options.get("nproc"):
+        resource.setrlimit(resource.RLIMIT_NPROC, (options["nproc"], options["nproc"]))
+    guard = ImportGuard(options.get("forbidden", ())).install()
+
     protocol_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
     protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -80,11 +72,12 @@ def main():
     sys.stdout = sys.stderr
 
     def send(message):
+        message["forbidden"] = list(guard.attempts)
         protocol_out.write(dumps(message) + "\n")
         protocol_out.flush()
 
     try:
-        functions = adapt(vars(load(sys.argv[1])))
+        functions = adapt(vars(load(options["target"])))
     except BaseException as exc:  # noqa: BLE001 - anything the import does is reported
         send({"ok": False, "error": f"importing the implementation failed: {type(exc).__name__}: {exc}"})
         return
@@ -96,7 +89,6 @@ def main():
         if fn is None:
             send({"ok": False, "not_implemented": f"{name} is not provided"})
             continue
-        pristine = copy.deepcopy(args)
         try:
             result = fn(*args)
         except NotImplementedError as exc:
@@ -109,10 +101,14 @@ def main():
             continue
         try:
             payload = encode(result)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             send({"ok": False, "error": f"{name} returned {exc}, which is not numbers"})
             continue
-        send({"ok": True, "result": payload, "mutated": _mutated(fn, args, pristine)})
+        try:
+            inputs = encode(list(args))     # as they are now: the grader compares them with what it sent
+        except (TypeError, ValueError, RecursionError):
+            inputs = None
+        send({"ok": True, "result": payload, "inputs": inputs})
 
 
 if __name__ == "__main__":
