@@ -311,7 +311,13 @@ def test_fuzz_writes_a_reproducing_case_for_a_faulty_engine(mistake, tmp_path, c
     assert not [c for c in check_case(load_case(files[0]), default_engines()) if c.status == MISMATCH]
 
 
-@pytest.mark.parametrize("mistake", sorted(CATALOGUE))
+# Mistakes that change no value of a network whose pre-activations are of moderate size: they show
+# only where float64 saturates (σ(z) rounds to 1 for z > 37, e^z overflows for z > 709) — the
+# bundled cases in cases/grading/ catch them (tests/test_mistake_catalogue.py).
+SATURATION_ONLY = {"sigmoid + BCE without clamping", "softmax without the max shift"}
+
+
+@pytest.mark.parametrize("mistake", sorted(set(CATALOGUE) - SATURATION_ONLY))
 def test_check_spec_catches_every_catalogued_mistake(mistake):
     """The comparison has teeth: each common mistake of oracle.student.mistakes, swapped in for
     refimpl, disagrees with torch on one of the first random networks (seed 11)."""

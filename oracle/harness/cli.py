@@ -111,6 +111,9 @@ def _parser():
     g.add_argument("--jobs", type=int, default=2, help="Submissions graded at the same time (default 2).")
     _impl_options(g)
     from . import train as train_mod
+    a = sub.add_parser("assignment", help="Check assignment files (the cases, quantities and weights that count).")
+    a.add_argument("action", choices=("validate",), help="validate: every problem as file:line:col.")
+    a.add_argument("files", nargs="+", help="Assignment files.")
     train_mod.add_arguments(sub.add_parser(
         "train", help="Train the same network with refimpl and torch on scikit-learn's digits (the data extra)."))
     from . import fuzz as fuzz_mod
@@ -312,8 +315,13 @@ def cmd_draw(args):
 
 COMMANDS = {"report": cmd_report, "validate": cmd_validate, "new": cmd_new, "solve": cmd_solve, "explain": cmd_explain,
             "draw": cmd_draw,
-            "grade": cmd_grade, "template": cmd_template, "train": lambda args: _train(args),
+            "grade": cmd_grade, "template": cmd_template, "assignment": lambda args: _assignment(args), "train": lambda args: _train(args),
             "fuzz": lambda args: _fuzz(args)}
+
+
+def _assignment(args):
+    from oracle.student.assignment import main_validate
+    return main_validate(args.files)
 
 
 def _fuzz(args):
