@@ -34,7 +34,8 @@ def _central(fun, theta):
     """∂fun/∂θ for every entry of the array θ (fun takes a perturbed copy of θ).
 
     Refuses (NotDifferentiable) where the one-sided slopes disagree, i.e. at a kink,
-    instead of returning the mean of the two slopes.
+    instead of returning the mean of the two slopes, and where the cost is not finite at
+    θ ± h (a step leaves the domain, e.g. a probability a ± h outside (0, 1)).
     """
     theta = np.array(theta, dtype=float)
     grad = np.zeros_like(theta)
@@ -45,6 +46,8 @@ def _central(fun, theta):
         plus[idx] += h
         minus[idx] -= h
         f_plus, f_minus = fun(plus), fun(minus)
+        if not (np.isfinite(f_plus) and np.isfinite(f_minus)):
+            raise NotDifferentiable(f"no central difference at {theta[idx]!r}: the cost is not finite at θ ± {h:g}")
         right, left = (f_plus - f0) / h, (f0 - f_minus) / h
         if abs(right - left) > KINK * max(1.0, abs(right), abs(left)):
             raise NotDifferentiable(f"no derivative at {theta[idx]!r}: one-sided slopes {left:.6g} and {right:.6g}")

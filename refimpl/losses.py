@@ -25,7 +25,7 @@ LOG_FLOOR = -100.0
 
 
 def _log(p):
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):     # ln 0 = −inf, clamped; ln of p < 0 is NaN
         return np.maximum(np.log(p), LOG_FLOOR)
 
 

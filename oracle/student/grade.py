@@ -116,10 +116,32 @@ class References:
             return self._results[case.path]
 
     def mistakes(self, case):
+        """{mistake: {quantity: the faulty variant's value}} for the quantities where it differs from numpy."""
         with self._lock:
             if case.path not in self._mistakes:
-                self._mistakes[case.path] = {n: compute(case, MistakeEngine(n)) for n in CATALOGUE}
+                reference = self._results[case.path][self.engines[0].name] if case.path in self._results \
+                    else None
+                if reference is None:
+                    reference = compute(case, self.engines[0])
+                self._mistakes[case.path] = {n: _differences(compute(case, MistakeEngine(n)), reference)
+                                             for n in CATALOGUE}
             return self._mistakes[case.path]
+
+
+def _differences(faulty, reference):
+    """The quantities where a faulty variant's result differs from the reference's."""
+    out = {}
+    for q, value in faulty.items():
+        ref = reference.get(q)
+        if ref is None or isinstance(ref, Missing):
+            continue
+        if isinstance(value, Missing):
+            if value.failed:
+                out[q] = value
+            continue
+        if not same(value, ref, 1e-9, 1e-12):
+            out[q] = value
+    return out
 
 
 def _tolerance(case, impl):
@@ -166,33 +188,33 @@ def compare(quantity, value, reference, agreeing, tolerance):
             f"(element {i}; tolerance {tolerance[0]:g} relative + {tolerance[1]:g})")
 
 
-def _agrees_with(mistake, results, verdicts, tolerance):
-    """Whether the implementation's values equal the faulty variant's on every graded verdict given."""
+def _agrees_with(mistake, differences, verdicts, tolerance):
+    """Whether the implementation's values equal the faulty variant's on every graded verdict given.
+
+    ``differences``: the variant's values where they differ from the reference; elsewhere the variant
+    gives the reference's value, which the implementation matches exactly when it passes.
+    """
     for v in verdicts:
         if v.status == NOT_IMPLEMENTED:
             continue
-        faulty = results.get(v.quantity)
         if v.status == ERROR:
             if not (getattr(mistake, "symptom", None) and re.search(mistake.symptom, v.message or "")):
                 return False
             continue
-        if faulty is None or isinstance(faulty, Missing):
-            if faulty is not None and faulty.failed:
-                return False                  # the variant fails where the implementation answers
-            continue
-        if v.value is None or not same(v.value, faulty, *tolerance):
-            return False
+        faulty = differences.get(v.quantity)
+        if faulty is None:
+            if v.status != PASS:
+                return False
+        elif isinstance(faulty, Missing) or v.value is None or not same(v.value, faulty, *tolerance):
+            return False                      # the variant fails, or gives another value
     return True
 
 
-def _explains(mistake, results, first, tolerance):
+def _explains(mistake, differences, first):
     """Whether the faulty variant differs from the reference at the first divergence (so it can explain it)."""
     if first.status == ERROR:
         return bool(getattr(mistake, "symptom", None) and re.search(mistake.symptom, first.message or ""))
-    faulty = results.get(first.quantity)
-    if faulty is None or isinstance(faulty, Missing) or first.reference is None:
-        return False
-    return not same(faulty, first.reference, 1e-9, 1e-12)
+    return isinstance(differences.get(first.quantity), np.ndarray)
 
 
 def grade_case(case, impl, refs):
@@ -239,11 +261,11 @@ def _diagnose(grade, mistake_results, tolerance):
     checked = grade.verdicts
     if grade.first is not None:
         checked = grade.verdicts[:grade.verdicts.index(grade.first) + 1]
-    for name, results in mistake_results.items():
+    for name, differences in mistake_results.items():
         mistake = CATALOGUE[name]
-        if _agrees_with(mistake, results, checked, tolerance):
+        if _agrees_with(mistake, differences, checked, tolerance):
             grade.consistent.add(name)
-            if grade.first is not None and _explains(mistake, results, grade.first, tolerance):
+            if grade.first is not None and _explains(mistake, differences, grade.first):
                 grade.first.mistakes.append(mistake)
 
 

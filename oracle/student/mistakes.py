@@ -1,21 +1,25 @@
 """A catalogue of common backpropagation mistakes, each a faulty variant of the reference.
 
 Every mistake is defined once: a subclass of refimpl's Backpropagation that
-overrides the one step where the mistake happens (or a faulty activation /
-loss gradient). ``faulty_interface(name)`` gives the interface functions of
-that variant, so a mistake can be run like any implementation — as the
-diagnosis does, to recognise a student's wrong value, and as the tests do,
-through ``--impl``.
+overrides the one step where the mistake happens (or a faulty activation
+derivative, activation function or loss gradient, which the interface
+functions of the variant use too). ``faulty_interface(name)`` gives the
+interface functions of that variant, so a mistake can be run like any
+implementation — as the diagnosis does, to recognise a student's wrong value,
+and as the tests do, through ``--impl``. Where a mistake lives in f', f or
+∇_a C, the quantities f'(z[l]), a[l] and dC/da[L] of the variant show it too.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 import refimpl
 from refimpl import activations, losses
-from refimpl.network import Backpropagation, _back, _col
+from refimpl.activations import as_float
+from refimpl.network import Backpropagation, _back, _bias, _col, _examples
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,63 @@ class Mistake:
     equation: str        # the equation it breaks, as the lectures label it
     description: str     # what the faulty code does
     variant: type        # the faulty Backpropagation subclass
+    symptom: str | None = None   # a regular expression matched against an error message, for a mistake
+    #                              that shows as an error (e.g. an input modified in place), not as a value
+
+
+class _RemembersForward(Backpropagation):
+    """Keeps the forward pass of the backward pass under way, for a faulty step that reads another
+    layer's values than the one it is given (the layer is found by the identity of what it is given).
+    One instance per engine (faulty_interface makes one), used by one backward pass at a time."""
+
+    def prepare(self, W, b, f, x, y, loss, convention):
+        prepared = super().prepare(W, b, f, x, y, loss, convention)
+        self._a, self._acts = prepared[1], prepared[6]     # {l: a^l} for l = 0..L, {l: f_l}
+        return prepared
+
+    @staticmethod
+    def _layer(values, value):
+        return next(l for l, v in values.items() if v is value)
+
+
+class WrongDerivative(Backpropagation):
+    """A variant whose f' is wrong for the activations named in ``names``: BP1 and BP2 multiply by
+    ``wrong_derivative`` there, and the f'(z[l]) quantities of faulty_interface give it too."""
+
+    names: ClassVar[tuple] = ()
+
+    def wrong_derivative(self, f, z):
+        raise NotImplementedError
+
+    def activation_backward(self, f, z, a, grad_a):
+        if f.name in self.names:
+            return grad_a * self.wrong_derivative(f, z)
+        return super().activation_backward(f, z, a, grad_a)
+
+
+class WrongActivation(Backpropagation):
+    """A variant whose activation function f itself is wrong for the activations in ``faulty``
+    (name → Activation subclass): the forward pass, and everything computed from it, uses it."""
+
+    faulty: ClassVar[dict] = {}
+
+    def activation(self, name, param=None):
+        cls = self.faulty.get(name)
+        return activations.get(name, param) if cls is None else cls(param)
+
+    def forward_col(self, W, b, f, x, convention):
+        a, z = {0: _examples(x, convention)}, {}
+        for l in sorted(W):
+            z[l] = _col(W[l], convention) @ a[l - 1]                     # z^l = W^l a^{l−1} ...
+            if b.get(l) is not None:
+                z[l] = z[l] + _bias(b[l])                                # ... + b^l
+            a[l] = self.activation(*f[l]).value(z[l], axis=0)           # a^l = f(z^l), with the faulty f
+        return z, a
+
+    def prepare(self, W, b, f, x, y, loss, convention):
+        _, _, y, L, cost, scale, _ = super().prepare(W, b, f, x, y, loss, convention)
+        z, a = self.forward_col(W, b, f, x, convention)
+        return z, a, y, L, cost, scale, {l: self.activation(*f[l]) for l in W}
 
 
 class SignFlipped(Backpropagation):
@@ -115,11 +176,11 @@ class SoftmaxElementwise(Backpropagation):
         return self.activation_backward(f, z_L, a_L, grad_a)       # no a − y shortcut either
 
 
-class ReluPrimeAtZeroIsOne(Backpropagation):
-    def activation_backward(self, f, z, a, grad_a):
-        if type(f) is activations.ReLU:
-            return grad_a * (z >= 0)                                # ReLU'(0) = 1
-        return f.backward(z, grad_a, axis=0)
+class ReluPrimeAtZeroIsOne(WrongDerivative):
+    names: ClassVar[tuple] = ("relu",)
+
+    def wrong_derivative(self, f, z):
+        return (z >= 0).astype(z.dtype)                             # ReLU'(0) = 1
 
 
 class UpdateAdded(Backpropagation):
@@ -127,7 +188,121 @@ class UpdateAdded(Backpropagation):
         return p + eta * grad                                       # ascent: w + η ∂C/∂w
 
 
-CATALOGUE = {m.name: m for m in [
+class WeightGradientWithOwnActivation(_RemembersForward):
+    """BP4 with the layer's own output: δ^l (a^l)ᵀ. A valid product for every layer, of shape
+    (n_l, n_l): the values are wrong where n_l = n_{l−1}, the shape is wrong elsewhere (and the
+    update W^l − η ∂C/∂W^l then fails to broadcast, or broadcasts to the wrong shape, as a
+    student's code does)."""
+
+    def weight_gradient(self, delta, a_prev, scale):
+        l = self._layer(self._a, a_prev) + 1
+        return scale * delta @ self._a[l].T                         # δ^l (a^l)ᵀ instead of δ^l (a^{l−1})ᵀ
+
+
+class TanhPrimeOneMinusTanh(WrongDerivative):
+    names: ClassVar[tuple] = ("tanh",)
+
+    def wrong_derivative(self, f, z):
+        return 1.0 - np.tanh(z)                                     # 1 − tanh(z) instead of 1 − tanh²(z)
+
+
+class SigmoidPrimeOnePlus(WrongDerivative):
+    names: ClassVar[tuple] = ("sigmoid",)
+
+    def wrong_derivative(self, f, z):
+        s = f.value(z)
+        return s * (1.0 + s)                                        # σ(z)(1 + σ(z)) instead of σ(z)(1 − σ(z))
+
+
+class SoftmaxCrossEntropyDeltaFlipped(Backpropagation):
+    def output_error(self, f, cost, z_L, a_L, y, grad_a):
+        if isinstance(cost, losses.CrossEntropy) and isinstance(f, activations.Softmax):
+            return -cost.softmax_delta(a_L, y, axis=0)              # BP1: δ^L = y − a^L instead of a^L − y
+        return super().output_error(f, cost, z_L, a_L, y, grad_a)
+
+
+class UnshiftedSoftmax(activations.Softmax):
+    def value(self, z, axis=0):
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.exp(as_float(z))                                 # e^{z_j} without subtracting max_k z_k:
+            return e / np.sum(e, axis=axis, keepdims=True)          # inf/inf = NaN (or x/inf = 0) once z ≳ 709.78
+
+
+class SoftmaxWithoutMaxShift(WrongActivation):
+    faulty: ClassVar[dict] = {"softmax": UnshiftedSoftmax}         # a_j = e^{z_j}/Σ_k e^{z_k}, unshifted
+
+
+class BackwardLoopSkipsLayer1(Backpropagation):
+    def backward(self, W, b, f, x, y, loss, convention="column"):
+        grads = super().backward(W, b, f, x, y, loss, convention)
+        if max(W) > 1:
+            # BP2 looped as for l in range(L − 1, 1, −1): l = 1 is never reached, so ∂C/∂a¹, δ¹ and with
+            # them ∂C/∂W¹ = δ¹ (a⁰)ᵀ and ∂C/∂b¹ keep the zeros they were initialised with
+            for per_layer in grads.values():
+                if per_layer.get(1) is not None:
+                    per_layer[1] = np.zeros_like(per_layer[1])
+        return grads
+
+
+class DeltaAveragedBeforeOuterProduct(Backpropagation):
+    def weight_gradient(self, delta, a_prev, scale):
+        N = delta.shape[1]                                          # N·mean_n(δ^n) mean_n(a^{n,l−1})ᵀ
+        return scale * N * (np.mean(delta, axis=1, keepdims=True)   # = (Σ_n δ^n)(Σ_n a^n)ᵀ/N instead of
+                            @ np.mean(a_prev, axis=1, keepdims=True).T)  # Σ_n δ^n (a^n)ᵀ (× 1/N for the mean)
+
+
+class BiasGradientMean(Backpropagation):
+    def bias_gradient(self, delta, scale):
+        return np.mean(delta, axis=1)                               # BP3: (1/N) Σ_n δ^n whatever the reduction:
+        #                                                             right for the mean, 1/N too small for the sum
+
+
+class LeakyReluAlphaSwapped(WrongDerivative):
+    names: ClassVar[tuple] = ("leaky_relu", "prelu")
+
+    def wrong_derivative(self, f, z):
+        return np.where(z > 0, f.param, 1.0).astype(z.dtype)        # α for z > 0, 1 for z ≤ 0: the two swapped
+
+
+class NextLayerDerivativeInBP2(_RemembersForward):
+    """BP2 with the derivative of the next layer's activation: δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ f_{l+1}'(z^l),
+    the form that typechecks (f'(z^{l+1}) itself has n_{l+1} rows where n_l are needed)."""
+
+    def hidden_error(self, f, z, a, grad_a):
+        l = self._layer(self._acts, f)
+        return self.activation_backward(self._acts[l + 1], z, a, grad_a)   # f_{l+1}'(z^l) instead of f_l'(z^l)
+
+
+class UpdateInPlace(Backpropagation):
+    def step(self, p, grad, eta):
+        p -= eta * grad                                             # W −= η ∂C/∂W: the caller's array changes
+        return p
+
+
+class MSEGradientWithoutOneOverK(Backpropagation):
+    def output_gradient(self, cost, a_L, y):
+        if isinstance(cost, losses.MSE):
+            return 2.0 * cost.factor * (a_L - y)                    # 2·factor·(a − y) instead of 2·factor·(a − y)/K
+        return super().output_gradient(cost, a_L, y)
+
+
+class SigmoidBCEWithoutClamping(Backpropagation):
+    def output_gradient(self, cost, a_L, y):
+        if isinstance(cost, losses.BinaryCrossEntropy):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return cost.factor * (a_L - y) / (a_L * (1.0 - a_L))   # no max(a(1 − a), 1e-12): ±inf, NaN at a = 0, 1
+        return super().output_gradient(cost, a_L, y)
+
+    def output_error(self, f, cost, z_L, a_L, y, grad_a):
+        if isinstance(cost, losses.BinaryCrossEntropy) and isinstance(f, activations.Sigmoid):
+            with np.errstate(invalid="ignore"):
+                return self.activation_backward(f, z_L, a_L, grad_a)   # BP1: δ^L = ∇_a C ⊙ σ'(z^L), no a − y shortcut
+        return super().output_error(f, cost, z_L, a_L, y, grad_a)
+
+
+IN_PLACE = r"(update|train_step) modified its inputs? in place"
+
+MISTAKES = [
     Mistake("sign of ∇_a C flipped", "BP1", "∇_a C = y − a instead of a − y", SignFlipped),
     Mistake("f'(z) left out of δ^L", "BP1", "δ^L = ∇_a C without ⊙ f'(z^L)", NoFprimeOutput),
     Mistake("f'(z) left out of a hidden δ", "BP2", "δ^l = (W^{l+1})ᵀ δ^{l+1} without ⊙ f'(z^l)", NoFprimeHidden),
@@ -150,36 +325,76 @@ CATALOGUE = {m.name: m for m in [
             SoftmaxElementwise),
     Mistake("ReLU'(0) taken as 1", "BP1/BP2", "ReLU'(0) = 1 instead of 0", ReluPrimeAtZeroIsOne),
     Mistake("update added instead of subtracted", "update", "w + η ∂C/∂w instead of w − η ∂C/∂w", UpdateAdded),
-]}
-
-
-class _Activations:
-    """Activation functions and derivatives of a faulty variant (for f'(z) quantities)."""
-
-    def __init__(self, variant):
-        self.variant = variant
-
-    def derivative(self, name, z, param=None, axis=0):
-        if self.variant is ReluPrimeAtZeroIsOne and name == "relu":
-            return (np.asarray(z) >= 0).astype(float)
-        if self.variant is DerivativeAtA:
-            a = refimpl.activation(name, z, param, axis)
-            return refimpl.activation_derivative(name, a, param, axis)
-        return refimpl.activation_derivative(name, z, param, axis)
+    Mistake("BP4 with a^l instead of a^{l−1}", "BP4",
+            "∂C/∂W^l = δ^l (a^l)ᵀ instead of δ^l (a^{l−1})ᵀ: wrong values where n_l = n_{l−1}, "
+            "the wrong shape (n_l, n_l) elsewhere", WeightGradientWithOwnActivation),
+    Mistake("tanh' taken as 1 − tanh", "BP1/BP2", "tanh'(z) = 1 − tanh(z) instead of 1 − tanh²(z)",
+            TanhPrimeOneMinusTanh),
+    Mistake("σ' taken as σ(1 + σ)", "BP1/BP2", "σ'(z) = σ(z)(1 + σ(z)) instead of σ(z)(1 − σ(z))",
+            SigmoidPrimeOnePlus),
+    Mistake("softmax + cross-entropy δ^L = y − a", "BP1", "δ^L = y − a^L instead of a^L − y for a softmax output "
+            "with the log-likelihood cost", SoftmaxCrossEntropyDeltaFlipped),
+    Mistake("softmax without the max shift", "forward",
+            "a_j = e^{z_j}/Σ_k e^{z_k} without subtracting max_k z_k: e^z overflows for z ≳ 709.78, giving NaN "
+            "(inf/inf) or 0", SoftmaxWithoutMaxShift),
+    Mistake("backward loop skips layer 1", "BP2",
+            "BP2 looped over l = L−1, …, 2 (range(L−1, 1, −1)): ∂C/∂a¹, δ¹, ∂C/∂W¹ and ∂C/∂b¹ stay zero",
+            BackwardLoopSkipsLayer1),
+    Mistake("δ averaged over the batch before the outer product", "BP4",
+            "∂C/∂W^l = N·mean_n(δ^{n,l}) mean_n(a^{n,l−1})ᵀ (× 1/N for the mean) instead of Σ_n δ^{n,l} (a^{n,l−1})ᵀ",
+            DeltaAveragedBeforeOuterProduct),
+    Mistake("bias gradient a mean where the loss is a sum", "BP3",
+            "∂C/∂b^l = (1/N) Σ_n δ^{n,l} for C = Σ_n C_n (reduction sum) instead of Σ_n δ^{n,l}", BiasGradientMean),
+    Mistake("leaky ReLU's α on the positive side", "BP1/BP2",
+            "f'(z) = α for z > 0 and 1 for z ≤ 0 (leaky ReLU, PReLU) instead of 1 and α", LeakyReluAlphaSwapped),
+    Mistake("BP2 with f' of layer l+1", "BP2",
+            "δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ f_{l+1}'(z^l): the next layer's activation derivative at z^l "
+            "instead of f_l'(z^l)", NextLayerDerivativeInBP2),
+    Mistake("update mutating W in place", "update",
+            "W −= η ∂C/∂W on the given arrays: the values are right, but the caller's parameters change",
+            UpdateInPlace, symptom=IN_PLACE),
+    Mistake("mean squared error's gradient without 1/K", "BP1",
+            "∇_a C = 2·factor·(a − y) for the mean squared error instead of 2·factor·(a − y)/K",
+            MSEGradientWithoutOneOverK),
+    Mistake("sigmoid + BCE without clamping", "BP1",
+            "δ^L = ∇_a C ⊙ σ'(z^L) with ∇_a C = (a − y)/(a(1 − a)) unclamped and no δ^L = a − y shortcut: "
+            "inf/NaN once σ(z) rounds to 0 or 1 (|z| ≳ 37 in float64)", SigmoidBCEWithoutClamping),
+]
+CATALOGUE = {m.name: m for m in MISTAKES}      # by name (the names are unique: tested)
 
 
 def faulty_interface(name):
     """The interface functions (refimpl's) of the catalogued mistake ``name``."""
     variant = CATALOGUE[name].variant()
-    derivative = _Activations(type(variant)).derivative
+
+    def activation_derivative(act_name, z, param=None, axis=0):
+        if isinstance(variant, WrongDerivative) and act_name in variant.names:
+            return variant.wrong_derivative(activations.get(act_name, param), as_float(z))
+        if isinstance(variant, DerivativeAtA):
+            return refimpl.activation_derivative(act_name, refimpl.activation(act_name, z, param, axis), param, axis)
+        return refimpl.activation_derivative(act_name, z, param, axis)
+
+    def activation(act_name, z, param=None, axis=0):
+        if isinstance(variant, WrongActivation):
+            return variant.activation(act_name, param).value(z, axis)
+        return refimpl.activation(act_name, z, param, axis)
+
+    def forward(W, b, f, x, convention="column"):
+        if not isinstance(variant, WrongActivation):
+            return refimpl.forward(W, b, f, x, convention)
+        z, a = variant.forward_col(W, b, f, x, convention)
+        return {l: _back(v, convention) for l, v in z.items()}, {l: _back(v, convention) for l, v in a.items()}
 
     def loss_gradient(loss_name, a, y, factor=1.0, axis=0):
-        cost = losses.get(loss_name, factor)
-        return variant.output_gradient(cost, np.asarray(a, dtype=float), np.asarray(y, dtype=float))
+        a = as_float(a)
+        y = np.broadcast_to(as_float(y), a.shape)
+        cost = losses.get(loss_name, factor)           # the variant's ∇_a C, with the feature axis moved to 0
+        g = variant.output_gradient(cost, np.moveaxis(a, axis, 0), np.moveaxis(y, axis, 0))
+        return np.moveaxis(g, 0, axis)
 
     return {
-        "activation": refimpl.activation, "activation_derivative": derivative, "loss": refimpl.loss,
-        "loss_gradient": loss_gradient, "forward": refimpl.forward, "backward": variant.backward,
+        "activation": activation, "activation_derivative": activation_derivative, "loss": refimpl.loss,
+        "loss_gradient": loss_gradient, "forward": forward, "backward": variant.backward,
         "update": variant.update, "train_step": variant.train_step, "graph": refimpl.graph,
         "jacobian": refimpl.jacobian,
     }
