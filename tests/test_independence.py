@@ -53,3 +53,10 @@ def test_torch_oracle_has_no_hand_written_derivatives():
     for formula in ("(1 - ", "1.0 - ", "* (1.0 -", "sigmoid(z) * (1"):
         assert formula not in text, formula
     assert text.count("torch.autograd") >= 4
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "oracle" / "student" / "runtime").glob("*.py")), ids=lambda p: p.name)
+def test_the_worker_runtime_imports_only_the_standard_library_and_numpy(path):
+    """These files are all the project code a sandboxed worker sees: nothing else may be needed."""
+    outside = set(imported_modules(path)) - set(sys.stdlib_module_names) - {"numpy", "__future__"}
+    assert not outside, f"{path.name} imports {sorted(outside)}"
