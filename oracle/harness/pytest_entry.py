@@ -24,6 +24,9 @@ def pytest_addoption(parser):
                     help="How the implementation is isolated (default auto: bubblewrap where it works).")
     group.addoption("--allow-import", action="append", default=[], metavar="PACKAGE",
                     help="Let the implementation import this package (e.g. torch).")
+    group.addoption("--assignment", metavar="FILE", default=None,
+                    help="With --impl and --results-json: score by this assignment file (weights, visibility, "
+                         "the quantities that count).")
     group.addoption("--results-json", metavar="PATH", default=None,
                     help="Write per-case, per-quantity results and the score in the Gradescope "
                          "autograder results.json format.")
@@ -31,6 +34,16 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     cases = config.getoption("--cases")
+    if config.getoption("--assignment"):
+        import pytest
+
+        from oracle.harness.errors import CaseError
+        from oracle.student.assignment import load_assignment
+        try:
+            config._backprop_assignment = load_assignment(config.getoption("--assignment"))
+        except CaseError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        cases = cases or [str(p) for p in config._backprop_assignment.case_paths()]
     if cases:
         from _pytest.config import Config
         explicit = config.args if config.args_source == Config.ArgsSource.ARGS else []
