@@ -196,18 +196,20 @@ def grade_folder(args, cases=None):
     if not subs:
         print(f"{folder}: no submissions (.py files or package folders) found", file=sys.stderr)
         return 2
-    setup = _setup(args)
-    if isinstance(setup, int):
-        return setup
-    assignment, cases, limits = setup
-    mode = sandbox.resolve_mode(limits.isolation)
-    print(sandbox.describe(mode, limits.allow_imports), flush=True)
-    refs = References(default_engines())
-    for case in cases:        # computed once, before any submission runs
-        refs.results(case)
-        refs.mistakes(case)
-    out_dir = Path(args.results_dir) if args.results_dir else None
-    with _Interrupt() as interrupt:
+    with _Interrupt() as interrupt:         # from here on a signal still ends with every output written
+        setup = _setup(args)
+        if isinstance(setup, int):
+            return interrupt.status(setup)
+        assignment, cases, limits = setup
+        mode = sandbox.resolve_mode(limits.isolation)
+        print(sandbox.describe(mode, limits.allow_imports), flush=True)
+        out_dir = Path(args.results_dir) if args.results_dir else None
+        refs = References(default_engines())
+        for case in cases:        # computed once, before any submission runs
+            if interrupt.stop.is_set():
+                break
+            refs.results(case)
+            refs.mistakes(case)
         watch = CaseFileWatch(cases) if mode == "process" else None
 
         def run(path):

@@ -19,13 +19,17 @@ class ProtocolError(ValueError):
     """An answer that is not a well-formed message."""
 
 
+_ND = np.ndarray           # its methods, called unbound: an ndarray subclass cannot change what is sent
+
+
 def encode(obj):
     if isinstance(obj, np.ndarray):
-        if obj.dtype == object or not (np.issubdtype(obj.dtype, np.number) or obj.dtype == bool):
-            raise TypeError(f"an array of dtype {obj.dtype}")
-        if np.iscomplexobj(obj):
+        dtype = _ND.dtype.__get__(obj)
+        if dtype == object or not (np.issubdtype(dtype, np.number) or dtype == bool):
+            raise TypeError(f"an array of dtype {dtype}")
+        if np.issubdtype(dtype, np.complexfloating):
             raise TypeError("a complex array")
-        return {"__nd__": list(obj.shape), "v": obj.astype(float).ravel().tolist()}
+        return {"__nd__": list(_ND.shape.__get__(obj)), "v": _ND.tolist(_ND.ravel(_ND.astype(obj, float)))}
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
