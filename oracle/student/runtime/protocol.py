@@ -25,7 +25,7 @@ _ND = np.ndarray           # its methods, called unbound: an ndarray subclass ca
 def encode(obj):
     if isinstance(obj, np.ndarray):
         dtype = _ND.dtype.__get__(obj)
-        if dtype == object or not (np.issubdtype(dtype, np.number) or dtype == bool):
+        if not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
             raise TypeError(f"an array of dtype {dtype}")
         if np.issubdtype(dtype, np.complexfloating):
             raise TypeError("a complex array")
