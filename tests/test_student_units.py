@@ -109,3 +109,21 @@ def test_the_grader_names_the_inputs_an_implementation_changed():
     assert sandbox._diff(np.array([np.nan]), np.array([np.nan]), "x") == []
 
 
+
+
+def test_the_import_guard_refuses_forbidden_packages_and_remembers_them():
+    import sys
+
+    from oracle.student.runtime.imports import ImportGuard, forbidden, refusal
+    assert forbidden() == {"refimpl", "oracle", "torch", "jax", "tensorflow", "autograd"}
+    assert forbidden(["torch", "refimpl"]) == {"refimpl", "oracle", "jax", "tensorflow", "autograd"}
+    guard = ImportGuard({"json_forbidden_for_the_test"})
+    sys.meta_path.insert(0, guard)
+    try:
+        with pytest.raises(ImportError, match="not allowed"):
+            guard.find_spec("json_forbidden_for_the_test.sub")
+        assert guard.find_spec("json") is None
+        assert guard.attempts == ["json_forbidden_for_the_test"]
+    finally:
+        sys.meta_path.remove(guard)
+    assert refusal("refimpl") == "import of 'refimpl' is not allowed: uses the reference implementation: not allowed"
