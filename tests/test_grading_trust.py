@@ -198,12 +198,17 @@ def test_a_concurrent_edit_of_a_case_file_is_kept_and_reported_not_reverted(tmp_
     shutil.copytree(CASES, cases, ignore=shutil.ignore_patterns("coverage", "precision", "grading", "regression"))
     slow = student_copy(tmp_path, "slow", ("def backward(W, b, f, x, y, loss, convention=\"column\"):\n",
                                            "def backward(W, b, f, x, y, loss, convention=\"column\"):\n"
-                                           "    import time; time.sleep(0.3)\n"))
+                                           "    import time; time.sleep(0.5)\n"))
     target = cases / "001_sigmoid_net.yaml"
     edited = target.read_bytes() + b"# the user's own edit while grading runs\n"
 
-    def edit():
-        time.sleep(1.0)
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.glob(f"{sandbox.SCRATCH_PREFIX}*"))
+
+    def edit():                          # as soon as the submission's worker exists: grading runs
+        deadline = time.monotonic() + 60
+        while not set(scratch.glob(f"{sandbox.SCRATCH_PREFIX}*")) - before and time.monotonic() < deadline:
+            time.sleep(0.01)
         target.write_bytes(edited)
 
     thread = threading.Thread(target=edit)

@@ -325,42 +325,53 @@ def explain_first(grade):
 
 
 class CaseFileWatch:
-    """Case files as they were when loaded, checked by hash after a run — never written.
+    """Case files as they were when loaded, checked after each case — never written.
 
     Only needed where a worker could reach the files (process isolation): a change is
     reported, and nothing is restored, since the grader never writes a file the user did
-    not name (the change may be the user's own edit).
+    not name (the change may be the user's own edit). A file is hashed again only when its
+    size or modification time changed.
     """
 
     def __init__(self, cases=()):
-        import hashlib
-        self._hash = lambda data: hashlib.sha256(data).hexdigest()
         self._lock = threading.Lock()
-        self.digest = {}
+        self.seen = {}                  # path → (stat signature, sha256) as first seen
         for case in cases:
             self.add(case)
 
+    @staticmethod
+    def _signature(path):
+        try:
+            st = path.stat()
+            return st.st_size, st.st_mtime_ns, st.st_ino
+        except OSError:
+            return None
+
+    @staticmethod
+    def _digest(path):
+        import hashlib
+        try:
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+
     def add(self, case):
         with self._lock:
-            paths = [case.path] + sorted(case.path.parent.glob("*.y*ml"))
-            for path in paths:
+            for path in [case.path] + sorted(case.path.parent.glob("*.y*ml")):
                 path = path.resolve()
-                if path not in self.digest:
-                    try:
-                        self.digest[path] = self._hash(path.read_bytes())
-                    except OSError:
-                        self.digest[path] = None
+                if path not in self.seen:
+                    self.seen[path] = (self._signature(path), self._digest(path))
 
     def changed(self):
-        """The watched files whose bytes differ now (each reported once)."""
+        """The watched files whose bytes differ now (each change reported once)."""
         with self._lock:
             out = []
-            for path, digest in self.digest.items():
-                try:
-                    now = self._hash(path.read_bytes())
-                except OSError:
-                    now = None
-                if now != digest:
+            for path, (signature, digest) in self.seen.items():
+                now = self._signature(path)
+                if now == signature:
+                    continue
+                new_digest = self._digest(path)
+                if new_digest != digest:
                     out.append(str(path))
-                    self.digest[path] = now
+                self.seen[path] = (now, new_digest)
             return out
