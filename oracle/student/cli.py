@@ -33,6 +33,7 @@ class Limits:
     memory_mb: int = sandbox.DEFAULT_MEMORY_MB
     isolation: str = "auto"
     allow_imports: tuple = ()
+    budget: float = sandbox.DEFAULT_BUDGET
 
     @classmethod
     def from_args(cls, args, assignment=None):
@@ -45,7 +46,8 @@ class Limits:
         timeout = getattr(args, "impl_timeout", None) or (assignment.timeout if assignment else None)
         memory = getattr(args, "impl_memory", None) or (assignment.memory_mb if assignment else None)
         return cls(timeout or sandbox.DEFAULT_TIMEOUT, memory or sandbox.DEFAULT_MEMORY_MB,
-                   getattr(args, "isolation", None) or "auto", tuple(dict.fromkeys(allowed)))
+                   getattr(args, "isolation", None) or "auto", tuple(dict.fromkeys(allowed)),
+                   getattr(args, "impl_budget", None) or sandbox.DEFAULT_BUDGET)
 
 
 def _progress(text):
@@ -58,7 +60,8 @@ def grade_one(spec, cases, refs, limits, name=None, stop=None, watch=None):
     """Grade one implementation on all cases: a SubmissionResult. Never raises for the student's faults."""
     found = scan(spec, limits.allow_imports)
     impl = sandbox.IsolatedImplementation(spec, name=name, timeout=limits.timeout, memory_mb=limits.memory_mb,
-                                          isolation=limits.isolation, allow_imports=limits.allow_imports)
+                                          isolation=limits.isolation, allow_imports=limits.allow_imports,
+                                          budget=limits.budget)
     result = SubmissionResult(impl.name, isolation=impl.mode, forbidden=[f.message() for f in found])
     try:
         for i, case in enumerate(cases, 1):

@@ -59,6 +59,7 @@ from .runtime.protocol import MAX_MESSAGE, ProtocolError, decode, dumps, encode,
 DEFAULT_TIMEOUT = 10.0          # seconds of wall clock per call
 DEFAULT_MEMORY_MB = 1024        # address space
 DEFAULT_CPU_SECONDS = 120       # CPU time of one worker process
+DEFAULT_BUDGET = 300.0          # seconds of wall clock for all calls into one implementation
 MAX_PROCESSES = 64              # per user (counts threads too)
 NOBODY = 65534                  # the unprivileged uid (and gid) the worker runs as
 STUDENT_RTOL, STUDENT_ATOL = 1e-6, 1e-9
@@ -369,7 +370,7 @@ class IsolatedImplementation:
     rtol_atol = (STUDENT_RTOL, STUDENT_ATOL)
 
     def __init__(self, spec, name=None, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB,
-                 cpu_seconds=DEFAULT_CPU_SECONDS, isolation="auto", allow_imports=()):
+                 cpu_seconds=DEFAULT_CPU_SECONDS, isolation="auto", allow_imports=(), budget=DEFAULT_BUDGET):
         self.spec = str(spec)
         path = Path(spec)
         self.name = name or (path.stem if path.exists() else self.spec.rsplit(".", 1)[-1])
@@ -383,6 +384,9 @@ class IsolatedImplementation:
         self.events = []                 # crashes and time-outs, for the report
         self.provides = None
         self.forbidden_used = []         # forbidden packages the worker tried to import (run time)
+        self.budget, self.spent = budget, 0.0   # wall clock for all calls, and how much is used
+        self.given_up = {}               # function → why it is not called again (it timed out once)
+        self.unloadable = None           # why the implementation cannot be started (import failed or hung)
         self._lock = threading.RLock()
         _LIVE.add(self)
 
@@ -440,11 +444,16 @@ class IsolatedImplementation:
         os.set_blocking(self.process.stdout.fileno(), False)
         os.set_blocking(self.process.stderr.fileno(), False)
         self._buffer = b""
-        hello = self._receive("starting the implementation")
+        try:
+            hello = self._receive("starting the implementation")
+        except ImplementationError as exc:      # hung or crashed while importing: not started again
+            self.unloadable = str(exc)
+            raise
         self._note_forbidden(hello)
         if not hello.get("ok"):
             self._kill()
-            raise ImplementationError(str(hello.get("error", "the implementation did not start")))
+            self.unloadable = str(hello.get("error", "the implementation did not start"))
+            raise ImplementationError(self.unloadable)
         provides = hello.get("provides", [])
         self.provides = [p for p in provides if isinstance(p, str)] if isinstance(provides, list) else []
 
@@ -476,6 +485,9 @@ class IsolatedImplementation:
             if remaining <= 0:
                 self._kill()
                 self.events.append(f"timed out after {self.timeout:g} s ({what})")
+                if what in INTERFACE:
+                    self.given_up.setdefault(what, f"{what} timed out after {self.timeout:g} s before: "
+                                                   f"not called again")
                 raise ImplementationError(f"{what}: timed out after {self.timeout:g} s and was stopped")
             try:
                 ready, _, _ = select.select([out, self.process.stderr.fileno()], [], [], min(remaining, 0.5))
@@ -553,6 +565,20 @@ class IsolatedImplementation:
 
     # ------------------------------------------------------------ calls
     def call(self, name, *args):
+        if self.unloadable is not None:
+            raise ImplementationError(self.unloadable)
+        if name in self.given_up:
+            raise ImplementationError(self.given_up[name])
+        if self.spent > self.budget:
+            raise ImplementationError(f"{name}: not called: the implementation used up its time budget of "
+                                      f"{self.budget:g} s")
+        started = time.monotonic()
+        try:
+            return self._call(name, *args)
+        finally:
+            self.spent += time.monotonic() - started
+
+    def _call(self, name, *args):
         with self._lock:
             if self.process is None:
                 self._start()
