@@ -7,7 +7,10 @@ keyed by the lectures' layer number, expressions parsed.
 """
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import numpy as np
 
 from . import expr as expr_lang
 from .errors import CaseError, suggest
+from .limits import DEFAULT, hint
 from .yamlsafe import Number, load
 
 KINDS = ("activation", "loss", "network", "graph", "jacobian")
@@ -213,8 +217,67 @@ def _loss(path, node):
         factor_value = 0.5
     else:
         factor_value = _number(path, factor, "loss factor").value
-    return (_choice(path, f["name"], "loss", LOSSES), factor_value,
-            _choice(path, f["reduction"], "reduction", REDUCTIONS))
+    name = _choice(path, f["name"], "loss", LOSSES)
+    if not factor_value > 0:
+        raise _err(path, factor, f"the loss factor must be > 0 (a constant in front of the {name} sum), not "
+                   f"{factor.value.text if isinstance(factor.value, Number) else factor.value}")
+    return name, factor_value, _choice(path, f["reduction"], "reduction", REDUCTIONS)
+
+
+def _leaves(node):
+    """The number nodes of a number or (nested) list, in order (that of the array's elements)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n.value, list):
+            stack.extend(reversed(n.value))
+        else:
+            yield n
+
+
+PROBABILITIES = {   # loss → {given: (lowest, highest, why)}
+    "binary_cross_entropy": {"a": (0.0, 1.0, "the outputs a are probabilities"),
+                             "y": (0.0, 1.0, "the targets y are probabilities")},
+    "cross_entropy": {"a": (0.0, None, "ln a is not defined for a < 0"),
+                      "y": (0.0, None, "the targets y weigh ln a: a distribution such as one-hot")},
+}
+
+
+FLOAT32_MAX, FLOAT32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
+FLOAT32_GIVEN = ("z", "a", "y", "x", "W", "b", "layers")    # the arrays a float32 case computes with
+
+
+def _check_float32(path, fields):
+    """With precision: float32 the given arrays are cast to single precision: each number must stay itself."""
+    for name in FLOAT32_GIVEN:
+        node = fields.get(name)
+        stack = [node] if node is not None else []
+        while stack:
+            n = stack.pop()
+            if isinstance(n.value, (list, dict)):
+                stack.extend(reversed(n.value if isinstance(n.value, list) else list(n.value.values())))
+            elif isinstance(n.value, Number):
+                v = abs(n.value.value)
+                if v > FLOAT32_MAX:
+                    raise _err(path, n, f"{n.value.text} overflows a 32-bit float (precision: float32; the largest "
+                               f"is about 3.4e38)")
+                if 0 < v < FLOAT32_TINY:
+                    raise _err(path, n, f"{n.value.text} is below the smallest normal 32-bit float (precision: "
+                               f"float32; about 1.2e-38): write 0 if 0 is meant")
+
+
+def _check_range(path, node, what, loss):
+    """Each number of ``what`` (a or y) in the range the loss needs, refused at its own position."""
+    bounds = PROBABILITIES.get(loss, {}).get(what)
+    if bounds is None:
+        return
+    low, high, why = bounds
+    outside, allowed = (f"outside [{low:g}, {high:g}]", f"in [{low:g}, {high:g}]") if high is not None else \
+        ("negative", f"≥ {low:g}")
+    for leaf in _leaves(node):
+        v = leaf.value.value
+        if v < low or (high is not None and v > high):
+            raise _err(path, leaf, f"{what}: {leaf.value.text} is {outside}: {loss} needs {what} {allowed} ({why})")
 
 
 def _parse_expr(path, node, what):
@@ -225,6 +288,8 @@ def _parse_expr(path, node, what):
         # a quoted scalar starts one column before its text
         col = node.col + exc.offset + (1 if node.quoted else 0)
         raise CaseError(path, node.line, col, f"{what}: {exc.message}") from None
+    except RecursionError:      # the parser's own limits should come first; this is the last guard
+        raise _err(path, node, f"{what}: the expression is nested too deeply to parse") from None
 
 
 # ---------------------------------------------------------------- kinds
@@ -245,6 +310,8 @@ def _load_loss(path, fields, case):
     y, _ = _array(path, fields["y"], "y")
     if a.shape != y.shape:
         raise _err(path, fields["y"], f"y has shape {_shape(y)} but a has shape {_shape(a)}")
+    _check_range(path, fields["a"], "a", loss[0])
+    _check_range(path, fields["y"], "y", loss[0])
     case.given = {"loss": loss, "a": a, "y": y}
     case.quantities = {"C": 1, "dC/da": a.size}
 
@@ -253,7 +320,7 @@ def _shape(array):
     return "×".join(str(n) for n in array.shape) or "scalar"
 
 
-def _load_network(path, fields, case):
+def _load_network(path, fields, case, limits=DEFAULT):
     layers_node = fields["layers"]
     if not isinstance(layers_node.value, list) or not layers_node.value:
         raise _err(path, layers_node, "layers must be a non-empty list of layers (each with W and activation)")
@@ -304,17 +371,28 @@ def _load_network(path, fields, case):
                    f"output{'s' * (shapes[L] != 1)} "
                    f"for {N} example{'s' if N > 1 else ''}")
     loss = _loss(path, fields["loss"])
+    _check_range(path, fields["y"], "y", loss[0])
     eta, steps, frozen = None, 0, ()
     gd = fields.get("gradient_descent")
     if gd is not None:
-        _check_fields(path, gd, {"eta", "steps", "frozen"}, "gradient_descent")
+        _check_fields(path, gd, {"eta", "steps", "frozen", "allow_nonpositive_eta"}, "gradient_descent")
         _require(path, gd, ("eta",), "gradient_descent")
-        eta = _number(path, gd.value["eta"], "eta").value
+        eta_number = _number(path, gd.value["eta"], "eta")
+        eta = eta_number.value
+        allow = gd.value.get("allow_nonpositive_eta")
+        if allow is not None and not isinstance(allow.value, bool):
+            raise _err(path, allow, f"allow_nonpositive_eta must be true or false, not {_describe(allow)}")
+        if eta <= 0 and not (allow is not None and allow.value):
+            raise _err(path, gd.value["eta"], f"eta must be > 0 for gradient descent, not {eta_number.text} "
+                       f"(a case that means a step of zero or uphill says allow_nonpositive_eta: true)")
         steps = 1
         if "steps" in gd.value:
             s = _number(path, gd.value["steps"], "steps")
             if s.value != int(s.value) or s.value < 1:
                 raise _err(path, gd.value["steps"], f"steps must be a whole number ≥ 1, not {s.text}")
+            if s.value > limits.max_steps:
+                raise _err(path, gd.value["steps"], f"steps: {s.text} gradient-descent steps are more than a case "
+                           f"may run; {hint('max_steps', limits)}")
             steps = int(s.value)
         frozen_node = gd.value.get("frozen")
         if frozen_node is not None:
@@ -495,6 +573,9 @@ def _load_expect(path, node, case, known):
         e = Expected(quantity, value, decimals, entry.line, entry.col, texts=texts.reshape(-1).tolist())
         if "allowance" in fields:
             e.allowance = _number(path, fields["allowance"], "allowance").value
+            if e.allowance < 0:
+                raise _err(path, fields["allowance"], f"an allowance is an extra tolerance ≥ 0, not "
+                           f"{fields['allowance'].value.text}")
             if "reason" not in fields:
                 raise _err(path, fields["allowance"], "an allowance needs a reason (why the document's "
                            "rounding goes beyond its last printed decimal)")
@@ -556,15 +637,102 @@ def _load_formulas(path, node, case, known_bindings, known_quantities):
     return out
 
 
-def load_case(path) -> Case:
-    """Read, validate and prepare one case file; CaseError on any problem."""
-    path = Path(path)
+CASE_SUFFIXES = (".yaml", ".yml")
+
+_KINDS_OF_FILE = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                  (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(path, mode):
+    for test, what in _KINDS_OF_FILE:
+        if test(mode):
+            return CaseError(path, 1, 1, f"{what}, not a case file: only regular files are read as cases"
+                             + ("" if test is stat.S_ISDIR else " (it was not opened)"))
+    return CaseError(path, 1, 1, "not a regular file: only regular files are read as cases (it was not opened)")
+
+
+def read_case_file(path, limits=None) -> bytes:
+    """The bytes of a case file: a regular file (stat first: a FIFO or a device is never opened) within the size
+    limit (checked before reading, and again while reading, in case the file grows)."""
+    limits = limits or DEFAULT
     try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseError(path, 1, 1, f"cannot read the file: {exc}") from None
-    root = load(text, path)
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise CaseError(path, 1, 1, f"a symbolic link to {os.readlink(path)!r}, which does not exist") from None
+        raise CaseError(path, 1, 1, "no such file or folder") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CaseError(path, 1, 1, "a symbolic link that loops (it leads back to itself): not a case file"
+                            ) from None
+        raise CaseError(path, 1, 1, f"cannot read the file: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(path, st.st_mode)
+    too_big = f"more than a case file may have; {hint('max_file_mb', limits, ' MB')}"
+    if st.st_size > limits.max_bytes:
+        raise CaseError(path, 1, 1, f"the file is {st.st_size / 1e6:.1f} MB ({st.st_size} bytes), {too_big}")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):      # replaced between stat and open
+                raise _not_regular(path, os.fstat(f.fileno()).st_mode)
+            raw = f.read(limits.max_bytes + 1)
+    except OSError as exc:
+        raise CaseError(path, 1, 1, f"cannot read the file: {exc.strerror or exc}") from None
+    if len(raw) > limits.max_bytes:
+        raise CaseError(path, 1, 1, f"the file has grown past {limits.max_bytes} bytes while being read, {too_big}")
+    return raw
+
+
+def decode_case(path, raw) -> str:
+    """The text of a case file: UTF-8, or a CaseError at the first byte that is not."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[:exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before[before.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1
+        raise CaseError(path, line, col, f"the byte 0x{raw[exc.start]:02x} is not UTF-8 ({exc.reason}): case files "
+                        f"are UTF-8 text") from None
+
+
+def load_case(path, limits=None) -> Case:
+    """Read, validate and prepare one case file; CaseError on any problem — never another exception."""
+    path = Path(path)
+    limits = limits or DEFAULT
+    return guarded(path, lambda: _load_case(path, limits), limits)
+
+
+def guarded(path, work, limits=None):
+    """``work()``, with any failure that is not a CaseError turned into one: no input gives a traceback."""
+    limits = limits or DEFAULT
+    try:
+        return work()
+    except CaseError:
+        raise
+    except RecursionError:
+        raise CaseError(path, 1, 1, f"nested too deeply for Python's stack: lower --max-depth (now "
+                        f"{limits.max_depth})") from None
+    except MemoryError:
+        raise CaseError(path, 1, 1, f"too large to fit in memory: lower --max-elements (now {limits.max_elements}) "
+                        f"or --max-total (now {limits.max_total})") from None
+    except Exception as exc:        # a bug of the loader: still one located line, never a traceback
+        raise CaseError(path, 1, 1, f"the loader failed ({type(exc).__name__}: {exc}); this is a bug of "
+                        f"backprop-oracle, please report it with the file") from None
+
+
+def _load_case(path, limits):
+    raw = read_case_file(path, limits)
+    root = load(decode_case(path, raw), path, limits, finite=True)
+    return case_from_node(path, raw, root, limits)
+
+
+def case_from_node(path, raw, root, limits=None) -> Case:
+    """The Case of a parsed file (``root`` from yamlsafe.load): every check after the YAML."""
+    path = Path(path)
+    limits = limits or DEFAULT
     fields = _mapping(path, root, "a case file")
     kind_node = fields.get("kind")
     if kind_node is None:
@@ -583,7 +751,12 @@ def load_case(path) -> Case:
         case.note = _string(path, fields["note"], "note")
     if "precision" in fields:
         case.precision = _choice(path, fields["precision"], "precision", PRECISIONS)
-    _LOADERS[kind](path, fields, case)
+    if kind == "network":
+        _load_network(path, fields, case, limits)
+    else:
+        _LOADERS[kind](path, fields, case)
+    if case.precision == "float32":
+        _check_float32(path, fields)
 
     bindings = set(given_bindings(case)) | {binding(q) for q in case.quantities if binding(q)}
     if "define" in fields:
@@ -607,11 +780,33 @@ def load_case(path) -> Case:
 
 
 def discover(paths):
-    """Case files under the given files or folders (default: cases/), sorted."""
+    """Case files under the given files or folders (default: cases/), sorted.
+
+    Every entry named *.yaml or *.yml is a case file, whatever it is: a FIFO, a device, a broken link or a
+    folder so named is returned too, so that loading reports it by name (a folder named like a case file is
+    not searched). A folder that is named is searched; symbolic links to folders are not followed."""
     found = []
     for p in map(Path, paths):
-        if p.is_dir():
-            found.extend(sorted(p.rglob("*.yaml")) + sorted(p.rglob("*.yml")))
+        if p.is_dir() and p.suffix not in CASE_SUFFIXES:
+            matches = _walk(p)
+            found.extend(sorted(m for m in matches if m.suffix == ".yaml")
+                         + sorted(m for m in matches if m.suffix == ".yml"))
         else:
             found.append(p)
     return found
+
+
+def _walk(folder):
+    matches, todo = [], [folder]
+    while todo:
+        current = todo.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith(CASE_SUFFIXES):
+                matches.append(Path(current) / entry.name)
+            elif entry.is_dir(follow_symlinks=False):
+                todo.append(Path(current) / entry.name)
+    return matches

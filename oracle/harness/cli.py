@@ -19,14 +19,17 @@ input (a case file that does not load, a path that does not exist).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from . import limits as limits_mod
 from . import report as report_mod
 from .cases import discover, load_case
 from .compare import MISMATCH, check_case
 from .engines import default_engines
 from .errors import CaseError
+from .safetext import terminal
 
 
 def default_cases():
@@ -43,6 +46,9 @@ def _impl_options(p):
                    help="Wall-clock limit for each call into an implementation (default 10 s).")
     p.add_argument("--impl-memory", type=int, default=None, metavar="MB",
                    help="Address-space limit of an implementation's process (default 1024 MB).")
+    p.add_argument("--impl-budget", type=float, default=None, metavar="SECONDS",
+                   help="Wall clock for all calls into one implementation (default 300 s); after it, or after a "
+                        "function timed out once, calls fail at once instead of waiting again.")
     p.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
                    help="How implementations are isolated: bubblewrap (namespaces: no network, no view of the "
                         "project or the cases), process (a limited child process only), or auto (bubblewrap "
@@ -68,8 +74,8 @@ def _parser():
                         "figures inline; csv and json: the same rows for machines.")
     r.add_argument("--errata", action="store_true",
                    help="List only the errata: every documented value or formula that disagrees with all "
-                        "engines, grouped by source document (text, markdown or json).")
-    r.add_argument("--no-figures", action="store_true", help="HTML without figures.")
+                        "engines, grouped by source document (--format text, markdown, html or json).")
+    r.add_argument("--no-figures", action="store_true", help="HTML without figures (--format html only).")
     r.add_argument("-o", "--output", help="Write the report to this file instead of standard output.")
     r.add_argument("--impl", metavar="PATH",
                    help="Also check this implementation (a .py file, a package folder or a dotted module "
@@ -77,19 +83,24 @@ def _parser():
     r.add_argument("--results-json", metavar="PATH",
                    help="With --impl: write the results in the Gradescope autograder results.json format.")
     _impl_options(r)
+    limits_mod.add_options(r.add_argument)
     v = sub.add_parser("validate", help="Check case files against the schema without running them.")
     v.add_argument("paths", nargs="+", help="Case files or folders.")
+    limits_mod.add_options(v.add_argument)
     n = sub.add_parser("new", help="Scaffold a commented case file to fill in.")
     from .scaffold import KINDS as SCAFFOLDS
     n.add_argument("kind", choices=list(SCAFFOLDS), help="The kind of worked example.")
-    n.add_argument("name", help="The case's name: written to cases/NAME.yaml unless -o is given.")
-    n.add_argument("-o", "--output", help="Write to this path instead. An existing file is never overwritten.")
+    n.add_argument("name", help="The case's name (letters, digits, _ . -): written to ./cases/NAME.yaml of the "
+                                "current folder (created if needed) unless -o is given.")
+    n.add_argument("-o", "--output", help="Write to this file instead, or into this folder as NAME.yaml. An existing "
+                                          "file is never overwritten.")
     so = sub.add_parser("solve", help="Compute every quantity of a case (the answer key).")
     so.add_argument("case", help="The case file.")
     so.add_argument("--decimals", type=int, default=4, help="Decimals to round to (default 4).")
     so.add_argument("--write", action="store_true",
-                    help="Write the values into the case file, marked computed: true, keeping its comments "
-                         "and never overwriting a value that is already there.")
+                    help="Write the values into the case file, marked computed: true, keeping its comments and "
+                         "line endings (CRLF stays CRLF) and never overwriting a value that is already there. "
+                         "A symbolic link is written through: its target is replaced atomically, the link stays.")
     e = sub.add_parser("explain", help="The worked solution, step by step in the notes' notation.")
     e.add_argument("case", help="The case file.")
     e.add_argument("--format", choices=("text", "markdown", "latex"), default="text",
@@ -124,28 +135,37 @@ def _parser():
     return p
 
 
-def load_all(paths):
+def _exists(path):
+    """A path that is there (a broken symbolic link too: loading says what it points to)."""
+    return os.path.lexists(path)
+
+
+def load_all(paths, limits=None):
     """Load every case; return (cases, errors) — errors are CaseErrors, never tracebacks."""
     cases, errors = [], []
     for path in paths:
-        if not Path(path).exists():
+        if not _exists(path):
             errors.append(CaseError(path, 1, 1, "no such file or folder"))
-    for path in discover([p for p in paths if Path(p).exists()]):
+    for path in discover([p for p in paths if _exists(p)]):
         try:
-            cases.append(load_case(path))
+            cases.append(load_case(path, limits))
         except CaseError as exc:
             errors.append(exc)
     return cases, errors
 
 
-def _cases_or_exit(paths):
-    cases, errors = load_all(paths)
+def _nothing_found(paths):
+    return f"no case files found under {', '.join(map(str, paths))} (case files are named *.yaml or *.yml)"
+
+
+def _cases_or_exit(paths, limits=None):
+    cases, errors = load_all(paths, limits)
     for exc in errors:
-        print(exc, file=sys.stderr)
+        print(terminal(exc), file=sys.stderr)
     if errors:
         return None
     if not cases:
-        print(f"no case files found under {', '.join(map(str, paths))}", file=sys.stderr)
+        print(terminal(_nothing_found(paths)), file=sys.stderr)
         return None
     return cases
 
@@ -166,11 +186,36 @@ def _emit(text, output):
         sys.stderr.close()
 
 
+IMPL_FORMATS = ("text", "json")
+
+
+def _report_option_problem(args):
+    """Why the options of ``report`` do not go together (an output mode without that format), else None."""
+    if args.impl:
+        if args.errata:
+            return "--errata lists the documents' errata; it does not go with --impl"
+        if args.format not in IMPL_FORMATS:
+            return (f"--impl reports come as --format {' or '.join(IMPL_FORMATS)}, not {args.format} "
+                    f"(supported with --impl: {', '.join(IMPL_FORMATS)})")
+    elif args.results_json:
+        return "--results-json needs --impl (it writes the results of an implementation)"
+    if args.errata and args.format not in report_mod.ERRATA_FORMATS:
+        return (f"--errata does not come as --format {args.format}; supported with --errata: "
+                f"{', '.join(report_mod.ERRATA_FORMATS)}")
+    if args.no_figures and (args.format != "html" or args.errata):
+        return "--no-figures applies to the HTML report only (--format html, without --errata)"
+    return None
+
+
 def cmd_report(args):
+    problem = _report_option_problem(args)
+    if problem:
+        print(f"report: {problem}", file=sys.stderr)
+        return 2
     if args.impl:
         from oracle.student.cli import report_impl
         return report_impl(args)
-    cases = _cases_or_exit(list(args.paths) + list(args.cases) or [default_cases()])
+    cases = _cases_or_exit(list(args.paths) + list(args.cases) or [default_cases()], limits_mod.from_args(args))
     if cases is None:
         return 2
     engines = default_engines()
@@ -181,7 +226,7 @@ def cmd_report(args):
         checks.extend(check_case(case, engines))
     progress("")
     if args.errata:
-        out = report_mod.errata(checks, args.format if args.format in ("markdown", "json") else "text")
+        out = report_mod.errata(checks, args.format)
     elif args.format == "json":
         out = report_mod.as_json(checks, names)
     elif args.format == "markdown":
@@ -236,27 +281,31 @@ def cmd_template(args):
 
 def cmd_validate(args):
     from .validate import validate_file
-    missing = [p for p in args.paths if not Path(p).exists()]
+    limits = limits_mod.from_args(args)
+    missing = [p for p in args.paths if not _exists(p)]
     problems = [CaseError(p, 1, 1, "no such file or folder") for p in missing]
-    files = discover([p for p in args.paths if Path(p).exists()])
+    files = discover([p for p in args.paths if _exists(p)])
     for path in files:
-        problems.extend(validate_file(path))
+        problems.extend(validate_file(path, limits))
     for problem in problems:
         print(problem)
     print(f"{len(files)} case file{'s' * (len(files) != 1)} checked, {len(problems)} problem"
           f"{'s' * (len(problems) != 1)}", file=sys.stderr)
+    if not files and not problems:
+        print(_nothing_found(args.paths), file=sys.stderr)
+        return 2
     return 2 if problems else 0
 
 
 def cmd_new(args):
-    from .scaffold import scaffold
-    target = Path(args.output) if args.output else default_cases() / f"{args.name}.yaml"
-    if target.exists():
-        print(f"{target}: exists; not overwritten", file=sys.stderr)
+    from .scaffold import new_case_path, scaffold, write_new
+    try:
+        target = new_case_path(args.name, args.output)
+        write_new(target, scaffold(args.kind, target))
+    except (ValueError, OSError) as exc:
+        print(terminal(f"new: {exc}"), file=sys.stderr)
         return 2
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(scaffold(args.kind, target), encoding="utf-8")
-    print(f"wrote {target}: fill in the placeholders, then `backprop-oracle validate {target}`")
+    print(terminal(f"wrote {target}: fill in the placeholders, then `backprop-oracle validate {target}`"))
     return 0
 
 
@@ -272,21 +321,28 @@ def cmd_solve(args):
     try:
         key = answer_key(case, engines)
     except Disagreement as exc:
-        print(f"{case.path}: {exc}", file=sys.stderr)
+        print(terminal(f"{case.path}: {exc}"), file=sys.stderr)
         return 1
     rows = [[q, ", ".join(f"{v:.{args.decimals}f}" for v in values)] for q, values in key]
-    print(tabulate(rows, headers=["quantity", f"value ({', '.join(e.name for e in engines)} agree)"],
-                   disable_numparse=True))
+    print(terminal(tabulate(rows, headers=["quantity", f"value ({', '.join(e.name for e in engines)} agree)"],
+                            disable_numparse=True)))
     if args.write:
         text, added = updated_text(case, key, args.decimals, natural_shapes(case, engines[0]))
+        written = case.path
         if added:
             try:
-                write_atomically(case.path, text)
+                written = write_atomically(case.path, text)
             except CaseError as exc:
-                print(exc, file=sys.stderr)
+                print(terminal(exc), file=sys.stderr)
                 return 2
-        print(f"{case.path}: {len(added)} computed value{'s' * (len(added) != 1)} written"
-              + ("" if added else " (everything was already there)"), file=sys.stderr)
+            except OSError as exc:
+                print(terminal(f"{case.path}: cannot write the solved file: {exc}"), file=sys.stderr)
+                return 2
+        linked = os.path.realpath(case.path) != os.path.abspath(case.path)
+        through = f" (through the symbolic link {case.path})" if linked else ""
+        count = f"{len(added)} computed value{'s' * (len(added) != 1)} written"
+        print(terminal(f"{written if linked else case.path}: {count}{through}"
+                       + ("" if added else " (everything was already there)")), file=sys.stderr)
     return 0
 
 
@@ -295,7 +351,12 @@ def cmd_explain(args):
     cases = _cases_or_exit([args.case])
     if cases is None:
         return 2
-    _emit(explain(cases[0], args.format, args.decimals), args.output)
+    try:
+        text = explain(cases[0], args.format, args.decimals)
+    except ValueError as exc:
+        print(terminal(f"{args.case}: cannot explain it: {exc}"), file=sys.stderr)
+        return 2
+    _emit(text, args.output)
     return 0
 
 
@@ -307,9 +368,9 @@ def cmd_draw(args):
         from . import draw
         (draw.plot_history if args.history else draw.draw)(cases[0], Path(args.output))
     except (ImportError, ValueError) as exc:
-        print(f"{args.case}: {exc}", file=sys.stderr)
+        print(terminal(f"{args.case}: {exc}"), file=sys.stderr)
         return 2
-    print(f"wrote {args.output}")
+    print(terminal(f"wrote {args.output}"))
     return 0
 
 

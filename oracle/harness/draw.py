@@ -37,11 +37,14 @@ only inside ``rc_context``).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import textwrap
 from pathlib import Path
 
 import numpy as np
+
+from .safetext import terminal
 
 MISSING_MATPLOTLIB = "drawing needs matplotlib: pip install 'backprop-oracle[figures]'"
 FORMATS = (".svg", ".png")
@@ -172,7 +175,7 @@ def _load(case):
 
 
 def _text(ax, x, y, s, size=8, color="black", **kw):
-    return ax.text(x, y, s, fontsize=size, color=color, parse_math=False, **kw)
+    return ax.text(x, y, terminal(s), fontsize=size, color=color, parse_math=False, **kw)
 
 
 def _wrap(mpl, text, size, max_width, **font):
@@ -192,10 +195,10 @@ def _wrap(mpl, text, size, max_width, **font):
 
 
 def _title_lines(mpl, case, width):
-    title = _wrap(mpl, case.title, 12, width - 0.5, weight="bold")
-    src = case.source.get("document", "")
+    title = _wrap(mpl, terminal(case.title), 12, width - 0.5, weight="bold")
+    src = terminal(case.source.get("document", ""))
     if case.source.get("heading"):
-        src += " — " + case.source["heading"]
+        src += " — " + terminal(case.source["heading"])
     return title, _wrap(mpl, src, 8, width - 0.5, style="italic")
 
 
@@ -247,12 +250,25 @@ def draw(case, path):
     mpl = _Mpl()
     case = _load(case)
     import refimpl
-    from .run import compute
+    from .run import compute, require_all
     values = compute(case, refimpl)
-    with mpl.rc():
+    require_all(values)                 # a figure of numbers that cannot be computed: refused, with the reason
+    with mpl.rc(), _finite("figure"):
         fig = _DRAWERS[case.kind](mpl, case, values)
         _save(fig, path)
     return path
+
+
+@contextlib.contextmanager
+def _finite(what):
+    """Floating-point problems while drawing are a ValueError with a message, never a RuntimeWarning."""
+    from .run import Uncomputable, finite_math
+    try:
+        with finite_math():
+            yield
+    except FloatingPointError as exc:
+        raise Uncomputable(f"the {what} needs a number that is not finite ({exc}): the case's numbers "
+                           f"overflow float64 or leave a function's domain") from None
 
 
 def plot_history(case, path):
@@ -272,8 +288,9 @@ def plot_history(case, path):
     import refimpl
 
     from oracle import torch_engine
-    histories = {"numpy": _history(case, refimpl), "torch": _history(case, torch_engine)}
-    with mpl.rc():
+    with _finite("history"):
+        histories = {"numpy": _history(case, refimpl), "torch": _history(case, torch_engine)}
+    with mpl.rc(), _finite("history"):
         fig = _history_figure(mpl, case, histories)
         _save(fig, path)
     return path

@@ -30,7 +30,8 @@ import refimpl
 
 from . import expr as expr_lang
 from .cases import given_bindings, perturbation_label
-from .run import Missing, compute
+from .run import Missing, Uncomputable, compute, finite_math, require_all
+from .safetext import terminal
 
 FORMATS = ("text", "markdown", "latex")
 GIVEN_DECIMALS = 6          # the case's own numbers are shown as given, to at most this many places
@@ -42,13 +43,19 @@ def explain(case, fmt="text", decimals=4) -> str:
         raise ValueError(f"unknown format {fmt!r} (allowed: {', '.join(FORMATS)})")
     if int(decimals) != decimals or decimals < 0:
         raise ValueError(f"decimals must be a whole number ≥ 0, not {decimals!r}")
-    w = Writer(case, int(decimals))
-    _header(w)
-    _EXPLAINERS[case.kind](w)
-    _defined_values(w)
-    _printed_formulas(w)
-    _remaining_errata(w)
-    return _RENDERERS[fmt](w.blocks)
+    try:
+        with finite_math():
+            w = Writer(case, int(decimals))
+            require_all(w.values)       # every step needs its number: refuse, with the reason, if one fails
+            _header(w)
+            _EXPLAINERS[case.kind](w)
+            _defined_values(w)
+            _printed_formulas(w)
+            _remaining_errata(w)
+    except FloatingPointError as exc:
+        raise Uncomputable(f"a step of the explanation is not finite ({exc}): the case's numbers overflow "
+                           f"float64 or leave a function's domain") from None
+    return terminal(_RENDERERS[fmt](w.blocks))
 
 
 # =============================================================== 1. math fragments
@@ -1249,7 +1256,7 @@ TEXT_WIDTH = 100
 
 
 def _prose_text(parts):
-    return "".join(p.text if isinstance(p, M) else str(p) for p in parts)
+    return terminal("".join(p.text if isinstance(p, M) else str(p) for p in parts))
 
 
 def _render_text(blocks):
@@ -1372,6 +1379,7 @@ _LATEX_SCRIPT.update({ch: ("_", c) for c, ch in zip("0123456789+-=()aeijklmnopst
 def _latex_prose(s):
     """Prose with Unicode symbols as LaTeX: δ → $\\delta$, ŷ → $\\hat{y}$, a⁽³⁾ → a$^{(3)}$; special
     characters escaped. Anything unknown is reduced to ASCII: the fragment needs no Unicode-aware engine."""
+    s = terminal(s)                                  # control characters as visible escapes: \x1b
     s = re.sub(r"(.)\u0302", lambda m: "\u0000" + m.group(1), s)     # x̂ (combining circumflex) → hat
     pieces, hat = [], False                         # (kind, text): kind "text", "math", "^" or "_"
     for ch in s:

@@ -30,6 +30,8 @@ def pytest_addoption(parser):
     group.addoption("--results-json", metavar="PATH", default=None,
                     help="Write per-case, per-quantity results and the score in the Gradescope "
                          "autograder results.json format.")
+    from oracle.harness.limits import add_options
+    add_options(group.addoption)        # --max-file-mb, --max-depth, …: the limits on a case file
 
 
 def pytest_configure(config):

@@ -10,12 +10,13 @@ pytest11 entry point) when pytest configures itself.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from tabulate import tabulate
 
-from .cases import load_case
+from .cases import CASE_SUFFIXES, load_case
 from .compare import ERRATUM, MISMATCH, check_case
 from .engines import default_engines
 from .errors import CaseError
@@ -96,20 +97,106 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 def _named_on_command_line(config, file_path):
-    for arg in config.args:
+    """Whether the path was named (as an argument or with --cases) — pytest's testpaths do not count."""
+    named = config.args if config.args_source == pytest.Config.ArgsSource.ARGS else config.getoption("--cases")
+    for arg in named:
         target = Path(str(arg).split("::")[0]).resolve()
         if target == file_path.resolve() or target in file_path.resolve().parents:
             return True
     return False
 
 
-def pytest_collect_file(parent, file_path):
-    if parent.config.getoption("--no-cases") or file_path.suffix not in (".yaml", ".yml"):
-        return None
+def _limits(config):
+    if not hasattr(config, "_backprop_limits"):
+        from .limits import from_options
+        config._backprop_limits = from_options(lambda dest: config.getoption(dest, None))
+    return config._backprop_limits
+
+
+def _is_case_path(config, file_path):
+    """A *.yaml / *.yml path collected as a case: inside a folder named cases, or named on the command line."""
+    if config.getoption("--no-cases") or file_path.suffix not in CASE_SUFFIXES:
+        return False
     in_cases = "cases" in file_path.parts[:-1]
-    if in_cases or (_named_on_command_line(parent.config, file_path) and "tests" not in file_path.parts):
+    if in_cases or file_path in getattr(config, "_backprop_named", ()):
+        return True
+    try:
+        return _named_on_command_line(config, file_path) and "tests" not in file_path.parts
+    except (OSError, RuntimeError):         # a symbolic link that loops cannot be resolved
+        return False
+
+
+def pytest_collect_file(parent, file_path):
+    if _is_case_path(parent.config, file_path):
         return CaseFile.from_parent(parent, path=file_path)
     return None
+
+
+def pytest_collect_directory(path, parent):
+    """A folder named like a case file is one case file that does not load (it is reported, not searched)."""
+    if _is_case_path(parent.config, path):
+        return CaseFile.from_parent(parent, path=path)
+    return None
+
+
+def _absolute(path, base):
+    """The absolute path, symbolic links kept (a broken link stays itself)."""
+    return Path(os.path.abspath(Path(base) / path))
+
+
+def pytest_configure(config):
+    """A case file named on the command line that is a broken symbolic link: pytest refuses such an argument
+    before any plugin sees it, so its folder is collected instead, limited to that link (and whatever else is
+    named in it), and the link is one failing test like every case file that does not load."""
+    named = [_absolute(str(a).split("::")[0], config.invocation_params.dir) for a in config.args]
+    dangling = [p for p in named if p.suffix in CASE_SUFFIXES and os.path.islink(p) and not os.path.exists(p)]
+    if not dangling:
+        return
+    config._backprop_named = named
+    config._backprop_substitutes = {p.parent for p in dangling
+                                    if not any(n == p.parent or n in p.parent.parents for n in named)}
+    config.args = [str(p.parent) if p in dangling else a for p, a in zip(named, config.args)]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    """A folder's *.yaml entries that are neither files nor folders (a FIFO, a device, a broken link), which pytest
+    skips, become case files that do not load, so that each is reported by name (and never opened)."""
+    rep = yield
+    directory = getattr(pytest, "Directory", None)
+    if directory is None or not isinstance(collector, directory) or not rep.passed:
+        return rep
+    rep.result = list(rep.result) + _not_regular(collector)
+    config = collector.config
+    if _restricted(config, collector.path):
+        named = config._backprop_named
+        rep.result = [node for node in rep.result
+                      if any(n == node.path or node.path in n.parents for n in named)]
+    return rep
+
+
+def _restricted(config, folder):
+    """Inside a folder collected in place of a broken link, and not inside a folder named on the command line:
+    only what is named (and the folders on the way to it) is collected."""
+    substitutes = getattr(config, "_backprop_substitutes", ())
+    return any(folder == s or s in folder.parents for s in substitutes) and not any(
+        (n == folder or n in folder.parents) and n.is_dir() for n in config._backprop_named)
+
+
+def _not_regular(collector):
+    try:
+        entries = sorted(os.scandir(collector.path), key=lambda e: e.name)
+    except OSError:
+        return []
+    return [CaseFile.from_parent(collector, path=Path(entry.path)) for entry in entries
+            if _neither_file_nor_folder(entry) and _is_case_path(collector.config, Path(entry.path))]
+
+
+def _neither_file_nor_folder(entry):
+    try:
+        return not entry.is_dir() and not entry.is_file()
+    except OSError:             # a symbolic link that loops
+        return True
 
 
 class CaseFailure(Exception):
@@ -131,9 +218,13 @@ class ImplFailure(Exception):
 class CaseFile(pytest.File):
     def collect(self):
         try:
-            case = load_case(self.path)
+            case = load_case(self.path, _limits(self.config))
         except CaseError as exc:
             yield CaseErrorItem.from_parent(self, name="load", error=exc)
+            return
+        except Exception as exc:     # load_case turns every failure into a CaseError: the guard of last resort
+            error = CaseError(self.path, 1, 1, f"the loader failed ({type(exc).__name__}: {exc})")
+            yield CaseErrorItem.from_parent(self, name="load", error=error)
             return
         self.case = case
         self._checks = None

@@ -1,4 +1,10 @@
-"""Rows and tables: the verdicts of all cases, for people (tabulate) and machines (JSON)."""
+"""Rows and tables: the verdicts of all cases, for people (tabulate) and machines (JSON).
+
+Text from the cases (titles, headings, names, notes, messages) is shown safely: control
+characters as visible escapes in text, markdown and CSV (``safetext.terminal``), and
+HTML-escaped in the page (``safetext.html``); in JSON as JSON escapes (``\u001b``: the strings
+stay exactly what the case says).
+"""
 from __future__ import annotations
 
 import json
@@ -6,6 +12,10 @@ import json
 from tabulate import tabulate
 
 from .compare import ERRATUM, MATCH, MISMATCH
+from .safetext import html as escape
+from .safetext import json_text, terminal
+
+ERRATA_FORMATS = ("text", "markdown", "html", "json")
 
 
 def _label(check, element):
@@ -101,7 +111,7 @@ def text(checks, engine_names):
         for c in mismatches:
             msg = c.message or next((e.message for e in c.elements if e.status == MISMATCH), "")
             parts.append(f"- {c.case.path}: {c.quantity}: {msg}")
-    return "\n".join(parts)
+    return terminal("\n".join(parts))
 
 
 def _fmt_correct(v):
@@ -114,14 +124,14 @@ def _fmt_correct(v):
 
 def as_json(checks, engine_names):
     counts, cases = summary(checks)
-    return json.dumps({
+    return json_text(json.dumps({
         "engines": engine_names,
         "summary": {"cases": cases, "quantities": len(checks), **counts},
         "rows": rows(checks, engine_names),
         "errata": [{"document": c.case.source.get("document"), "heading": c.source_heading,
                     "case": c.case.id, "quantity": c.quantity, "note": c.erratum, "correct": c.correct}
                    for c in checks if c.status == ERRATUM],
-    }, indent=2, ensure_ascii=False, default=_json_default)
+    }, indent=2, ensure_ascii=False, default=_json_default))
 
 
 def _json_default(v):
@@ -159,6 +169,12 @@ def _rows_with_checks(checks, engine_names):
             yield r, check
 
 
+def _md(text):
+    """Case text in markdown: no raw HTML (a markdown page may render it) and no table-breaking | or newline."""
+    return (terminal(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("|", "\\|").replace("\n", " "))
+
+
 def markdown(checks, engine_names):
     """One section per case: source, table, errata; then the summary."""
     counts, n = summary(checks)
@@ -166,16 +182,17 @@ def markdown(checks, engine_names):
              f"{counts[ERRATUM]} declared errata, {counts[MISMATCH]} mismatches\n"]
     headers = ["quantity", "document", *engine_names, "largest diff", "status"]
     for case, case_rows in _by_case(checks, engine_names):
-        parts.append(f"## {case.title}\n\n`{case.path.name}` — {case.source.get('document')}, "
-                     f"*{case.source.get('heading')}*\n")
-        parts.append(tabulate(_table_rows(case_rows, engine_names), headers=headers, tablefmt="github",
-                              disable_numparse=True))
+        parts.append(f"## {_md(case.title)}\n\n`{_md(case.path.name)}` — {_md(case.source.get('document'))}, "
+                     f"*{_md(case.source.get('heading'))}*\n")
+        table = [[_md(c) for c in row] for row in _table_rows(case_rows, engine_names)]
+        parts.append(tabulate(table, headers=headers, tablefmt="github", disable_numparse=True))
         errata = [r for r in case_rows if r["status"] == ERRATUM or (r["kind"] == "formula" and r["erratum"])]
         if errata:
             parts.append("\n**Errata**\n")
-            parts.extend(f"- **{r['quantity']}** (printed {_cell(r['document'])}): {r['erratum']}" for r in errata)
+            parts.extend(f"- **{_md(r['quantity'])}** (printed {_md(_cell(r['document']))}): {_md(r['erratum'])}"
+                         for r in errata)
         parts.append("")
-    return "\n".join(parts)
+    return terminal("\n".join(parts))
 
 
 def csv_text(checks, engine_names):
@@ -186,11 +203,12 @@ def csv_text(checks, engine_names):
     writer.writerow(["case", "file", "source", "heading", "quantity", "document", "decimals",
                      *engine_names, "largest_diff", "tolerance", "status", "message", "erratum"])
     for r in rows(checks, engine_names):
-        writer.writerow([r["case"], r["file"], r["source"], r["heading"], r["quantity"],
+        writer.writerow([terminal(v) if isinstance(v, str) else v for v in [
+                         r["case"], r["file"], r["source"], r["heading"], r["quantity"],
                          "" if r["document"] is None else r["document"], "" if r["decimals"] is None else r["decimals"],
                          *("" if r["engines"][n] is None else repr(r["engines"][n]) for n in engine_names),
                          r["largest_diff"], "" if r["tolerance"] is None else r["tolerance"], r["status"],
-                         r["message"], r["erratum"] or ""])
+                         r["message"], r["erratum"] or ""]])
     return out.getvalue()
 
 
@@ -208,7 +226,11 @@ def errata(checks, fmt="text"):
             "printed": printed, "correct": "" if check.correct is None else _fmt_correct(check.correct),
             "note": " ".join((check.erratum or "").split())})
     if fmt == "json":
-        return json.dumps(groups, indent=2, ensure_ascii=False)
+        return json_text(json.dumps(groups, indent=2, ensure_ascii=False))
+    if fmt == "html":
+        return _errata_html(groups)
+    if fmt not in ERRATA_FORMATS:
+        raise ValueError(f"the errata come as {', '.join(ERRATA_FORMATS)}, not {fmt!r}")
     md = fmt == "markdown"
     parts = ["# Errata in the lecture notes" if md else "Errata in the lecture notes", ""]
     for document, items in sorted(groups.items()):
@@ -220,7 +242,23 @@ def errata(checks, fmt="text"):
                          + (f"; correct {e['correct']}" if e["correct"] else "") + f". {e['note']}")
         parts.append("")
     parts.append(f"{sum(len(v) for v in groups.values())} errata in {len(groups)} documents.")
-    return "\n".join(parts)
+    return terminal("\n".join(parts))
+
+
+def _errata_html(groups):
+    """The errata as one self-contained page: a section per document, one item per erratum."""
+    body = ["<h1>Errata in the lecture notes</h1>"]
+    for document, items in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        lis = "".join(f"<li><em>{escape(e['heading'] or '')}</em> — <b>{escape(e['quantity'])}</b>: printed "
+                      f"<code>{escape(e['printed'])}</code>"
+                      + (f"; correct <code>{escape(e['correct'])}</code>" if e["correct"] else "")
+                      + f". {escape(e['note'])} <span class='source'>({escape(e['case'])})</span></li>"
+                      for e in items)
+        body.append(f"<section><h2>{escape(document)}</h2><ul>{lis}</ul></section>")
+    body.append(f"<p class='summary'>{sum(len(v) for v in groups.values())} errata in {len(groups)} documents.</p>")
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<title>Errata in the lecture notes</title>"
+            f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>")
 
 
 _STYLE = """
@@ -241,18 +279,19 @@ def html(checks, engine_names, figures=None):
 
     figures: {case path: SVG text} drawn beforehand (none: no figures).
     """
-    from html import escape
     counts, n = summary(checks)
     body = [f"<h1>Backpropagation cases</h1><p class='summary'>{n} cases, {len(checks)} quantities: "
             f"{counts[MATCH]} match, {counts[ERRATUM]} declared errata, {counts[MISMATCH]} mismatches</p>"]
     for case, case_rows in _by_case(checks, engine_names):
         body.append(f"<section id='{escape(case.id)}'><h2>{escape(case.title)}</h2>"
-                    f"<p class='source'><code>{escape(case.path.name)}</code> — {escape(str(case.source.get('document')))}, "
+                    f"<p class='source'><code>{escape(case.path.name)}</code> — "
+                    f"{escape(str(case.source.get('document')))}, "
                     f"<em>{escape(str(case.source.get('heading')))}</em></p>")
         svg = (figures or {}).get(case.path)
         if svg:
             body.append(f"<figure>{svg[svg.find('<svg'):]}</figure>")
-        head = "".join(f"<th>{escape(h)}</th>" for h in ["quantity", "document", *engine_names, "largest diff", "status"])
+        head = "".join(f"<th>{escape(h)}</th>"
+                       for h in ["quantity", "document", *engine_names, "largest diff", "status"])
         trs = []
         for r, cells in zip(case_rows, _table_rows(case_rows, engine_names)):
             klass = r["status"] if r["status"] in (ERRATUM, MISMATCH) else ""

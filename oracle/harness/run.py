@@ -8,6 +8,7 @@ import numpy as np
 from . import expr as expr_lang
 from .cases import binding, given_bindings, perturbation_label
 from .errors import EngineError
+from .yamlsafe import load
 
 
 class Missing:
@@ -25,11 +26,17 @@ def _call(engine, function, *args):
     if fn is None:
         return Missing(f"{function} not provided")
     try:
-        return fn(*copy.deepcopy(args))     # engines get copies: nothing they do reaches the case
+        # a computation that overflows or leaves a function's domain is an error with a message, never a
+        # RuntimeWarning on stderr (places that clamp on purpose, e.g. refimpl's ln 0, say so themselves)
+        with finite_math():
+            return fn(*copy.deepcopy(args))     # engines get copies: nothing they do reaches the case
     except NotImplementedError:
         return Missing(f"{function} not implemented")
     except EngineError as exc:
         return Missing(str(exc), failed=True)
+    except FloatingPointError as exc:
+        return Missing(f"{function} cannot give a finite result ({exc}): the case's numbers overflow float64 "
+                       f"or leave a function's domain", failed=True)
     except Exception as exc:  # an engine that fails is reported, and the run goes on
         return Missing(f"{function} raised {type(exc).__name__}: {exc}", failed=True)
 
@@ -122,8 +129,15 @@ def _graph(case, engine, out):
     g = case.given
     program, inputs = g["program"], g["inputs"]
     f = program[-1][0]
-    res = _pair(_call(engine, "graph", program, inputs, None), "graph")
     names = list(inputs) + [n for n, _ in program]
+    problem = _graph_problem(case)
+    if problem is not None:       # a gate out of its domain at the case's inputs: no engine can compute it
+        labels = [perturbation_label(offsets) for offsets in g["perturbations"]]
+        for q in names + [f"d{f}/d{n}" for n in names] + [f"{n}({label})" for label in labels for n in names] \
+                + [f"Δ{f}({label})" for label in labels]:
+            out[q] = Missing(problem, failed=True)
+        return
+    res = _pair(_call(engine, "graph", program, inputs, None), "graph")
     values = None if isinstance(res, Missing) else res[0]
     for name in names:
         out[name] = res if isinstance(res, Missing) else (
@@ -193,21 +207,77 @@ def compute(case, engine):
     _KINDS[case.kind](_single(case) if case.precision == "float32" else case, engine, out)
     env = bindings(case, out)
     for name, (tree, _) in case.define.items():
-        out[name] = _evaluate(tree, env)
+        out[name] = _evaluate(tree, env, case)
         if not isinstance(out[name], Missing) and binding(name):
             env[binding(name)] = out[name]
     for formula in case.formulas:
-        out[f"formula:{formula.name}"] = _evaluate(formula.tree, env)
+        out[f"formula:{formula.name}"] = _evaluate(formula.tree, env, case)
         if formula.correct_tree is not None:
-            out[f"correct:{formula.name}"] = _evaluate(formula.correct_tree, env)
+            out[f"correct:{formula.name}"] = _evaluate(formula.correct_tree, env, case)
     return out
 
 
-def _evaluate(tree, env):
+class Uncomputable(ValueError):
+    """The reference engine cannot compute a quantity of the case (a tool that needs every value refuses)."""
+
+
+def require_all(values, engine_name="numpy"):
+    """Raise Uncomputable for the first quantity the engine failed on (values: ``compute``'s result)."""
+    for quantity, v in values.items():
+        if isinstance(v, Missing) and v.failed:
+            raise Uncomputable(f"{engine_name} cannot compute {quantity}: {v.reason}")
+
+
+def finite_math():
+    """The floating-point mode of every computation on a case: overflow, division by zero and invalid
+    operations raise FloatingPointError (never a RuntimeWarning on stderr); underflow to 0 is fine."""
+    return np.errstate(over="raise", divide="raise", invalid="raise", under="ignore")
+
+
+def _graph_problem(case):
+    """Why the case's graph cannot be computed at its inputs (or one of its perturbations), else None."""
+    g = case.given
+    for offsets in [None] + list(g["perturbations"]):
+        try:
+            expr_lang.check_program(g["program"], g["inputs"], offsets)
+        except expr_lang.DomainError as exc:
+            _locate(case, exc.node)
+            with_ = f" (with {perturbation_label(offsets)})" if offsets else ""
+            return f"the graph cannot be computed: {exc}{with_}"
+    return None
+
+
+def _evaluate(tree, env, case=None):
     missing = sorted(expr_lang.names(tree) - set(env))
     if missing:
         return Missing(f"needs {', '.join(missing)}")
     try:
         return np.asarray(expr_lang.evaluate(tree, env), dtype=float)
+    except expr_lang.DomainError as exc:
+        _locate(case, tree)
+        return Missing(str(exc), failed=True)
     except (ValueError, TypeError, ArithmeticError) as exc:
         return Missing(f"cannot evaluate: {exc}", failed=True)
+
+
+def _locate(case, tree):
+    """Give the expressions of ``case`` their file positions, if the loader did not (messages at run time)."""
+    if case is None or expr_lang.located(tree) or getattr(case, "raw", None) is None:
+        return
+    try:
+        root = load(case.raw.decode("utf-8"), case.path)
+        fields = root.value
+
+        def at(tree, node):
+            expr_lang.locate(tree, case.path, node.line, node.col + (1 if node.quoted else 0))
+        for name, (t, _) in case.define.items():
+            at(t, fields["define"].value[name])
+        for formula, item in zip(case.formulas, fields["formulas"].value if case.formulas else ()):
+            at(formula.tree, item.value["expr"])
+            if formula.correct_tree is not None:
+                at(formula.correct_tree, item.value["correct"])
+        if case.kind == "graph":
+            for name, t in case.given["program"]:
+                at(t, fields["graph"].value[name])
+    except Exception:  # noqa: BLE001 - a message without a position is still a message
+        return

@@ -1,5 +1,8 @@
 """``new KIND NAME``: a commented case file to start a new worked example from.
 
+It is written to ./cases/NAME.yaml of the current folder (created if needed), or to the
+path given with -o; never into the installed package, never over an existing file.
+
 Every field is explained in a comment and every given input has a
 placeholder value, so the new file validates and solves at once; replace
 the placeholders with the example's numbers.
@@ -7,6 +10,7 @@ the placeholders with the example's numbers.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .validate import SCHEMA_LINE, SCHEMA_PATH
@@ -35,6 +39,11 @@ x: {x}                          # one example as a flat list; several: a matrix 
 y: {y}                          # the target, shaped like the output
 """
 
+FORWARD_EXPECT = """expect: {}                      # printed values: z[1], a[1], z[2], a[2], C (decimals as printed)
+"""
+BACKPROP_EXPECT = ("expect: {}                      # printed values: dC/da[2], delta[2], dC/dW[2], dC/db[2], "
+                   "delta[1], ...\n")
+
 KINDS = {
     "activation": """kind: activation
 activation: softmax             # or {name: leaky_relu, param: 0.1}
@@ -48,11 +57,9 @@ y: [1, 0, 0]                    # the target
 expect: {}                      # printed values: C (the cost), dC/da (its gradient)
 """,
     "forward": NETWORK.format(W1="[[0.1, 0.2], [0.3, 0.4]]", b1="[0.0, 0.0]", W2="[[0.5, 0.6]]", b2="[0.0]",
-                              x="[1.0, 0.5]", y="[1.0]") + """expect: {}                      # printed values: z[1], a[1], z[2], a[2], C (decimals as printed)
-""",
+                              x="[1.0, 0.5]", y="[1.0]") + FORWARD_EXPECT,
     "backprop": NETWORK.format(W1="[[0.1, 0.2], [0.3, 0.4]]", b1="[0.0, 0.0]", W2="[[0.5, 0.6]]", b2="[0.0]",
-                               x="[1.0, 0.5]", y="[1.0]") + """expect: {}                      # printed values: dC/da[2], delta[2], dC/dW[2], dC/db[2], delta[1], ...
-""",
+                               x="[1.0, 0.5]", y="[1.0]") + BACKPROP_EXPECT,
     "gradient-descent": NETWORK.format(W1="[[0.1, 0.2], [0.3, 0.4]]", b1="[0.0, 0.0]", W2="[[0.5, 0.6]]",
                                        b2="[0.0]", x="[1.0, 0.5]", y="[1.0]") + """gradient_descent:
   eta: 0.5                      # the learning rate η
@@ -77,6 +84,40 @@ x: [1.0, -1.0]                  # one example
 expect: {}                      # printed values: dz/dx (out × in), dz/dW ([i, p, q] = ∂z_i/∂W_pq)
 """,
 }
+
+
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def new_case_path(name, output=None):
+    """Where ``new KIND NAME`` writes: ./cases/NAME.yaml of the current folder, or ``output`` (a file, or a
+    folder to put NAME.yaml in). Never the installed package's own cases/.
+
+    ValueError for a name that is not a plain file name (no folders, no leading dot, no control characters).
+    """
+    stem = name[:-5] if name.endswith(".yaml") else name[:-4] if name.endswith(".yml") else name
+    if not NAME.fullmatch(stem):
+        raise ValueError(f"{name!r} is not a case name: use letters, digits, _ . and - (no folders; "
+                         f"-o PATH writes anywhere)")
+    if output is None:
+        return Path("cases") / f"{stem}.yaml"
+    out = Path(output)
+    if out.is_dir() or str(output).endswith(("/", os.sep)):
+        return out / f"{stem}.yaml"
+    return out
+
+
+def write_new(path, text):
+    """Create ``path`` with ``text`` (and its folder if needed); an existing file — or a symbolic link,
+    even a dangling one — is never overwritten or followed (FileExistsError, with the path)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except FileExistsError:
+        raise FileExistsError(f"{path}: exists; not overwritten") from None
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
 
 
 def scaffold(kind, path):

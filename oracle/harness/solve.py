@@ -5,8 +5,13 @@ the case's ``expect`` as ``{value: …, computed: true}``, rounded to the chosen
 decimals (written with exactly that many), after the values already there —
 a documented value is never overwritten. The new entries are inserted as
 lines into the file's text, so every comment, key order and formatting of
-the rest stays byte for byte, and the file is replaced atomically: the new text is written to a temporary file beside it, checked
-to load as a case, flushed to disk and then renamed over the original.
+the rest stays byte for byte, and the file is replaced atomically: the new
+text is written to a temporary file beside it, checked to load as a case,
+flushed to disk and then renamed over the original.
+
+The new lines end as the file's lines do (CRLF in a CRLF file: never mixed endings). A case
+that is a symbolic link is written through it: the link's final target is the file replaced
+(atomically, in the target's folder), and the link itself stays as it was.
 """
 from __future__ import annotations
 
@@ -88,34 +93,46 @@ def updated_text(case, key, decimals, shapes):
         added.append(quantity)
     if not entries:
         return text, added
+    nl = newline_of(text)
     lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += nl
     if expect is None:                    # no expect yet: a new block at the end
-        return "".join(lines) + "expect:\n" + _block(entries, 2), added
+        return "".join(lines) + "expect:" + nl + _block(entries, 2, nl), added
     key_line = root.keys["expect"][0] - 1
     if not present:                       # expect: {} (or empty): turn it into a block
-        lines[key_line] = re.sub(r"expect:\s*(\{\s*\}|~|null)?", "expect:", lines[key_line], count=1)
-        return "".join(lines[:key_line + 1]) + _block(entries, 2) + "".join(lines[key_line + 1:]), added
+        lines[key_line] = re.sub(r"expect:[ \t]*(\{\s*\}|~|null)?", "expect:", lines[key_line], count=1)
+        return "".join(lines[:key_line + 1]) + _block(entries, 2, nl) + "".join(lines[key_line + 1:]), added
     indent = min(col for _, col in expect.keys.values()) - 1
     end = key_line + 1                    # the block runs until the next line that starts a top-level key
     while end < len(lines) and (not lines[end].strip() or lines[end][0] in " #"):
         end += 1
     while end > key_line + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
         end -= 1                          # trailing blank lines and comments stay after the new entries
-    return "".join(lines[:end]) + _block(entries, indent) + "".join(lines[end:]), added
+    return "".join(lines[:end]) + _block(entries, indent, nl) + "".join(lines[end:]), added
 
 
-def _block(entries, indent):
-    return "".join(f"{' ' * indent}{quantity}: {{value: {value}, computed: true}}\n" for quantity, value in entries)
+def newline_of(text):
+    """The line ending of a file's text: that of its first line (CRLF, LF or CR); LF for one line."""
+    m = re.search(r"\r\n|\n|\r", text)
+    return m.group() if m else "\n"
+
+
+def _block(entries, indent, nl="\n"):
+    return "".join(f"{' ' * indent}{quantity}: {{value: {value}, computed: true}}{nl}" for quantity, value in entries)
 
 
 def write_atomically(path, text):
-    """Replace ``path`` by ``text`` so that an interruption leaves either the old or the new file."""
-    path = Path(path)
+    """Replace ``path`` by ``text`` so that an interruption leaves either the old or the new file.
+
+    A symbolic link is written through: its final target is replaced (the temporary file goes beside
+    the target, so the rename stays within one file system) and the link is kept. The text is written
+    as it is (``newline=""``: its line endings are not translated). Returns the path written.
+    """
+    path = Path(os.path.realpath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -129,3 +146,4 @@ def write_atomically(path, text):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return path

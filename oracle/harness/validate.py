@@ -12,7 +12,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from .cases import load_case
+from .cases import case_from_node, decode_case, guarded, read_case_file
 from .errors import CaseError, suggest
 from .yamlsafe import load
 
@@ -98,22 +98,26 @@ def schema_problems(root, path):
     return sorted(unique.values(), key=lambda p: (p.line, p.col))
 
 
-def validate_file(path):
-    """Every problem of one case file (an empty list when it is valid)."""
+def validate_file(path, limits=None):
+    """Every problem of one case file (an empty list when it is valid); never an exception."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [CaseError(path, 1, 1, f"cannot read the file: {exc}")]
+        return guarded(path, lambda: _problems(path, limits), limits)
+    except CaseError as exc:
+        return [exc]
+
+
+def _problems(path, limits):
     try:
-        root = load(text, path)
+        raw = read_case_file(path, limits)
+        root = load(decode_case(path, raw), path, limits, finite=True)
     except CaseError as exc:
         return [exc]
     problems = schema_problems(root, path)
     if problems:
         return problems
     try:
-        load_case(path)
+        case_from_node(path, raw, root, limits)
     except CaseError as exc:
         return [exc]
     return []

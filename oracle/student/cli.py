@@ -17,6 +17,7 @@ from tabulate import tabulate
 
 from oracle.harness.engines import default_engines
 from oracle.harness.errors import CaseError
+from oracle.harness.safetext import terminal
 
 from . import sandbox
 from .grade import ERROR, FAIL, CaseFileWatch, References, explain_first, grade_case
@@ -132,7 +133,7 @@ def _setup(args):
         try:
             assignment = load_assignment(args.assignment)
         except CaseError as exc:
-            print(exc, file=sys.stderr)
+            print(terminal(exc), file=sys.stderr)
             return 2
     paths = list(getattr(args, "paths", None) or []) + list(getattr(args, "cases", None) or [])
     if not paths:
@@ -144,7 +145,7 @@ def _setup(args):
         limits = Limits.from_args(args, assignment)
         sandbox.resolve_mode(limits.isolation)
     except (ValueError, sandbox.IsolationError) as exc:
-        print(exc, file=sys.stderr)
+        print(terminal(exc), file=sys.stderr)
         return 2
     return assignment, cases, limits
 
@@ -169,7 +170,7 @@ def report_impl(args, cases=None):
                      f"({points:g}/{total:g} points); first problem: {head}")
         for p in result.forbidden + result.problems:
             lines.append(f"problem: {p}")
-        text = "\n".join(lines)
+        text = terminal("\n".join(lines))          # names and messages come from the submission
         if args.format == "json":
             import json
             text = json.dumps(gradescope(result, assignment), indent=2, ensure_ascii=False)
@@ -240,6 +241,7 @@ def grade_folder(args, cases=None):
             if out_dir is not None:
                 (out_dir / result.name).mkdir(parents=True, exist_ok=True)
                 write_json(out_dir / result.name / "results.json", gradescope(result, assignment))
+        rows = [[terminal(cell) for cell in row] for row in rows]
         print(tabulate(rows, headers=["submission", "cases passed", "quantities passed", "points",
                                       "first divergence", "mistake", "problems"], disable_numparse=True))
         return interrupt.status(0)
