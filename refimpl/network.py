@@ -18,6 +18,8 @@ carry the 1/N of the update rule w → w − η/N Σ_n δ^{n,l} (a^{n,l−1})ᵀ
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import activations, losses
@@ -26,7 +28,7 @@ from .activations import as_float
 CONVENTIONS = ("column", "row")
 
 
-def _col(array, convention):
+def as_column(array, convention):
     """A parameter or batch array in the column convention."""
     if array is None:
         return None
@@ -34,20 +36,20 @@ def _col(array, convention):
     return array.T if convention == "row" else array
 
 
-def _examples(x, convention):
+def examples(x, convention):
     """x as (n_0, N): a 1-D x is one example."""
     x = as_float(x)
     if x.ndim == 1:
         return x[:, None]
-    return _col(x, convention)
+    return as_column(x, convention)
 
 
-def _bias(b):
+def bias_column(b):
     """b^l as a column (n_l, 1), broadcast over the examples."""
     return None if b is None else as_float(b).reshape(-1, 1)
 
 
-def _back(array, convention):
+def from_column(array, convention):
     return array.T if convention == "row" else array
 
 
@@ -60,19 +62,31 @@ def forward(W, b, f, x, convention="column"):
     (n_l, N) in the column convention, (N, n_l) in the row convention.
     """
     z, a = _forward_col(W, b, f, x, convention)
-    return ({l: _back(v, convention) for l, v in z.items()},
-            {l: _back(v, convention) for l, v in a.items()})
+    return ({l: from_column(v, convention) for l, v in z.items()},
+            {l: from_column(v, convention) for l, v in a.items()})
 
 
 def _forward_col(W, b, f, x, convention):
-    a = {0: _examples(x, convention)}
+    a = {0: examples(x, convention)}
     z = {}
     for l in sorted(W):
-        z[l] = _col(W[l], convention) @ a[l - 1]                  # z^l = W^l a^{l−1} ...
+        z[l] = as_column(W[l], convention) @ a[l - 1]                  # z^l = W^l a^{l−1} ...
         if b.get(l) is not None:
-            z[l] = z[l] + _bias(b[l])                             # ... + b^l
+            z[l] = z[l] + bias_column(b[l])                             # ... + b^l
         a[l] = activations.get(*f[l]).value(z[l], axis=0)         # a^l = f(z^l)
     return z, a
+
+
+class Prepared(NamedTuple):
+    """The forward pass of a batch and what the backward pass needs, in the column convention."""
+
+    z: dict          # {l: z^l}, l = 1..L
+    a: dict          # {l: a^l}, l = 0..L (a^0 = x)
+    y: np.ndarray    # the targets, one column per example
+    L: int           # the number of layers
+    cost: object     # the loss (refimpl.losses), with its factor and reduction
+    scale: float     # 1/N for the batch mean, 1 for the sum
+    f: dict          # {l: the activation of layer l}
 
 
 class Backpropagation:
@@ -123,15 +137,14 @@ class Backpropagation:
 
     def step(self, p, grad, eta):
         """Gradient descent: p → p − η ∂C/∂p."""
-        return -eta * grad + p          # p − η ∂C/∂p; in this order NumPy adds p into the temporary −η ∂C/∂p
+        return p - eta * grad
 
     def prepare(self, W, b, f, x, y, loss, convention):
-        """The forward pass and what the backward pass needs: z, a, y (as columns), L, the cost,
-        the batch scale and each layer's activation."""
+        """The forward pass and what the backward pass needs (see Prepared)."""
         z, a = _forward_col(W, b, f, x, convention)
         cost = losses.get(*loss)
-        return (z, a, _examples(y, convention), max(W), cost, self.batch_scale(a[0].shape[1], cost.reduction),
-                {l: activations.get(*f[l]) for l in W})
+        return Prepared(z, a, examples(y, convention), max(W), cost,
+                        self.batch_scale(a[0].shape[1], cost.reduction), {l: activations.get(*f[l]) for l in W})
 
     def backward(self, W, b, f, x, y, loss, convention="column"):
         """Backpropagate the cost of the batch (x, y) through the network.
@@ -147,16 +160,16 @@ class Backpropagation:
         dC_da = {L: self.output_gradient(cost, a[L], y)}                          # ∇_a C
         delta = {L: self.output_error(acts[L], cost, z[L], a[L], y, dC_da[L])}    # BP1
         for l in range(L - 1, 0, -1):
-            dC_da[l] = self.backpropagate(_col(W[l + 1], convention), delta[l + 1])  # (W^{l+1})ᵀ δ^{l+1}
+            dC_da[l] = self.backpropagate(as_column(W[l + 1], convention), delta[l + 1])  # (W^{l+1})ᵀ δ^{l+1}
             delta[l] = self.hidden_error(acts[l], z[l], a[l], dC_da[l])           # BP2
         dC_dW, dC_db = {}, {}
         for l in range(1, L + 1):
-            dC_dW[l] = _back(self.weight_gradient(delta[l], a[l - 1], scale), convention)    # BP4
+            dC_dW[l] = from_column(self.weight_gradient(delta[l], a[l - 1], scale), convention)    # BP4
             dC_db[l] = None if b.get(l) is None else \
                 self.bias_gradient(delta[l], scale).reshape(np.shape(b[l]))                 # BP3
         return {
-            "dC/da": {l: _back(v, convention) for l, v in dC_da.items()},
-            "delta": {l: _back(v, convention) for l, v in delta.items()},
+            "dC/da": {l: from_column(v, convention) for l, v in dC_da.items()},
+            "delta": {l: from_column(v, convention) for l, v in delta.items()},
             "dC/dW": dC_dW, "dC/db": dC_db,
         }
 

@@ -19,7 +19,7 @@ import numpy as np
 import refimpl
 from refimpl import activations, losses
 from refimpl.activations import as_float
-from refimpl.network import Backpropagation, _back, _bias, _col, _examples
+from refimpl.network import Backpropagation, as_column, bias_column, examples, from_column
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class _RemembersForward(Backpropagation):
 
     def prepare(self, W, b, f, x, y, loss, convention):
         prepared = super().prepare(W, b, f, x, y, loss, convention)
-        self._a, self._acts = prepared[1], prepared[6]     # {l: a^l} for l = 0..L, {l: f_l}
+        self._a, self._acts = prepared.a, prepared.f        # {l: a^l} for l = 0..L, {l: f_l}
         return prepared
 
     @staticmethod
@@ -73,18 +73,18 @@ class WrongActivation(Backpropagation):
         return activations.get(name, param) if cls is None else cls(param)
 
     def forward_col(self, W, b, f, x, convention):
-        a, z = {0: _examples(x, convention)}, {}
+        a, z = {0: examples(x, convention)}, {}
         for l in sorted(W):
-            z[l] = _col(W[l], convention) @ a[l - 1]                     # z^l = W^l a^{l−1} ...
+            z[l] = as_column(W[l], convention) @ a[l - 1]                     # z^l = W^l a^{l−1} ...
             if b.get(l) is not None:
-                z[l] = z[l] + _bias(b[l])                                # ... + b^l
+                z[l] = z[l] + bias_column(b[l])                                # ... + b^l
             a[l] = self.activation(*f[l]).value(z[l], axis=0)           # a^l = f(z^l), with the faulty f
         return z, a
 
     def prepare(self, W, b, f, x, y, loss, convention):
-        _, _, y, L, cost, scale, _ = super().prepare(W, b, f, x, y, loss, convention)
         z, a = self.forward_col(W, b, f, x, convention)
-        return z, a, y, L, cost, scale, {l: self.activation(*f[l]) for l in W}
+        return super().prepare(W, b, f, x, y, loss, convention)._replace(
+            z=z, a=a, f={l: self.activation(*f[l]) for l in W})
 
 
 class SignFlipped(Backpropagation):
@@ -121,8 +121,8 @@ class UpdatedWeightsInBP2(Backpropagation):
     """Seed 002's algorithm slide: update W^{l+1} first, then backpropagate through it."""
 
     def train_step(self, W, b, f, x, y, loss, eta, frozen=(), convention="column"):
-        z, a, y, L, cost, scale, acts = self.prepare(W, b, f, x, y, loss, convention)
-        W_new = {l: _col(w, convention).astype(float) for l, w in W.items()}
+        z, a, y, L, cost, scale, acts = self.prepare(W, b, f, x, y, loss, convention)     # Prepared
+        W_new = {l: as_column(w, convention).astype(float) for l, w in W.items()}
         b_new = {l: None if v is None else np.array(v, dtype=float) for l, v in b.items()}
         delta = self.output_error(acts[L], cost, z[L], a[L], y, self.output_gradient(cost, a[L], y))
         for l in range(L, 0, -1):
@@ -132,7 +132,7 @@ class UpdatedWeightsInBP2(Backpropagation):
                 b_new[l] = self.step(b_new[l], self.bias_gradient(delta, scale).reshape(b_new[l].shape), eta)
             if l > 1:   # δ^{l−1} through the already updated W^l
                 delta = self.hidden_error(acts[l - 1], z[l - 1], a[l - 1], self.backpropagate(W_new[l], delta))
-        return {l: _back(w, convention) for l, w in W_new.items()}, b_new
+        return {l: from_column(w, convention) for l, w in W_new.items()}, b_new
 
 
 class MeanWithoutOneOverN(Backpropagation):
@@ -381,7 +381,7 @@ def faulty_interface(name):
         if not isinstance(variant, WrongActivation):
             return refimpl.forward(W, b, f, x, convention)
         z, a = variant.forward_col(W, b, f, x, convention)
-        return {l: _back(v, convention) for l, v in z.items()}, {l: _back(v, convention) for l, v in a.items()}
+        return {l: from_column(v, convention) for l, v in z.items()}, {l: from_column(v, convention) for l, v in a.items()}
 
     def loss_gradient(loss_name, a, y, factor=1.0, axis=0):
         a = as_float(a)
