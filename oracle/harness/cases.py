@@ -787,10 +787,10 @@ def discover(paths):
     not searched). A folder that is named is searched; symbolic links to folders are not followed."""
     found = []
     for p in map(Path, paths):
-        if p.is_dir() and p.suffix not in CASE_SUFFIXES:
+        if p.is_dir() and not p.name.endswith(CASE_SUFFIXES):
             matches = _walk(p)
-            found.extend(sorted(m for m in matches if m.suffix == ".yaml")
-                         + sorted(m for m in matches if m.suffix == ".yml"))
+            found.extend(sorted(m for m in matches if m.name.endswith(".yaml"))
+                         + sorted(m for m in matches if m.name.endswith(".yml")))
         else:
             found.append(p)
     return found
