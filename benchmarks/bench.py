@@ -21,7 +21,7 @@ Sections (see benchmarks/README.md for the method and the results):
 2. report  `python -m oracle report` on the bundled cases: wall time, interpreter start,
            imports, and the report's work measured in-process.
 3. fuzz    random networks checked per second, refimpl against the torch oracle, on one core
-           (oracle.harness.fuzz when it exists, else this file's own small random networks).
+           (oracle.testing.fuzz when it exists, else this file's own small random networks).
 4. memory  peak resident memory of `python -m oracle report` (and of its imports alone).
 
 Every figure is the median of repeated runs with its interquartile range (IQR); the
@@ -513,7 +513,7 @@ def step_targets(results):
 REPORT_CHILD = r"""
 import contextlib, io, json, sys, time
 t0 = time.perf_counter()
-import torch, numpy, oracle.harness.cli as cli
+import torch, numpy, oracle.cli as cli
 t1 = time.perf_counter()
 c1 = time.process_time()
 with contextlib.redirect_stdout(io.StringIO()):
@@ -521,9 +521,9 @@ with contextlib.redirect_stdout(io.StringIO()):
 t2 = time.perf_counter()
 c2 = time.process_time()
 # the same work a second time in this process, phase by phase (as cmd_report does it)
-from oracle.harness import report as report_mod
-from oracle.harness.compare import check_case
-from oracle.harness.engines import default_engines
+from oracle.reports import report as report_mod
+from oracle.verdict.compare import check_case
+from oracle.verdict.engines import default_engines
 cases = cli._cases_or_exit([cli.default_cases()])
 t3 = time.perf_counter()
 engines = default_engines()
@@ -551,7 +551,7 @@ def bench_report(opts, env):
         progress(f"report: run {r + 1}/{opts.report_runs}")
         t, proc = run_timed([py, "-c", "pass"], env)
         samples["interpreter"].append(t)
-        t, proc = run_timed([py, "-c", "import torch, numpy, oracle.harness.cli"], env)
+        t, proc = run_timed([py, "-c", "import torch, numpy, oracle.cli"], env)
         if proc.returncode:
             raise RuntimeError(proc.stderr)
         samples["imports"].append(t)
@@ -572,7 +572,7 @@ def bench_report(opts, env):
     rows = [
         ["`python -m oracle report`, wall", fmt_spread(samples["wall"])],
         ["`python -c pass` (interpreter start)", fmt_spread(samples["interpreter"])],
-        ["`python -c \"import torch, numpy, oracle.harness.cli\"` (interpreter + imports)",
+        ["`python -c \"import torch, numpy, oracle.cli\"` (interpreter + imports)",
          fmt_spread(samples["imports"])],
         ["the imports, timed in-process", fmt_spread(samples["imports_inproc"])],
         ["**the report's work**, in-process (first run: `cli.main([\"report\"])`)", fmt_spread(samples["work"])],
@@ -608,9 +608,9 @@ print(json.dumps(bench.fuzz_rates(@SEED@, @SECONDS@, @WINDOWS@)))
 
 
 def _fuzz_module():
-    """oracle.harness.fuzz, if it exists with the API this benchmark knows (random_spec, check_spec)."""
+    """oracle.testing.fuzz, if it exists with the API this benchmark knows (random_spec, check_spec)."""
     try:
-        from oracle.harness import fuzz
+        from oracle.testing import fuzz
     except ImportError:
         return None
     if hasattr(fuzz, "random_spec") and hasattr(fuzz, "check_spec"):
@@ -676,7 +676,7 @@ def check_network(spec, engines, tol):
 def fuzz_checkers(seed):
     """{mode: check one more random case → list of problems}, and how the cases are made.
 
-    With oracle.harness.fuzz: case i is ``random_spec(default_rng([seed, i]))`` checked by
+    With oracle.testing.fuzz: case i is ``random_spec(default_rng([seed, i]))`` checked by
     ``check_spec`` exactly as ``python -m oracle fuzz`` does it (refimpl vs torch on every
     quantity of every step, plus its directional finite differences), and the same with
     ``fd=False`` (refimpl vs torch alone). Without it: this file's own small networks,
@@ -697,11 +697,11 @@ def fuzz_checkers(seed):
             return one
         return ({"fuzz: refimpl vs torch + finite differences (as `python -m oracle fuzz`)": checker(True),
                  "fuzz: refimpl vs torch only (check_spec(fd=False))": checker(False)},
-                "oracle.harness.fuzz: random_spec (1–5 layers, widths 1–64 and batch 1–128 log-uniform, "
+                "oracle.testing.fuzz: random_spec (1–5 layers, widths 1–64 and batch 1–128 log-uniform, "
                 "0–3 steps) and check_spec")
     import refimpl
-    from oracle import torch_engine
-    from oracle.harness.engines import ENGINE_ATOL, ENGINE_RTOL
+    from oracle.engines import torch_engine
+    from oracle.verdict.engines import ENGINE_ATOL, ENGINE_RTOL
     rng = np.random.default_rng(seed)
 
     def one():
@@ -709,7 +709,7 @@ def fuzz_checkers(seed):
         ok = check_network(spec, (refimpl, torch_engine), (ENGINE_RTOL, ENGINE_ATOL))
         return spec, [] if ok else ["refimpl.backward and torch_engine.backward disagree"]
     return ({"refimpl.backward vs torch_engine.backward": one},
-            "benchmarks/bench.py's own random networks (oracle.harness.fuzz not found): 1–3 layers of 1–6 units, "
+            "benchmarks/bench.py's own random networks (oracle.testing.fuzz not found): 1–3 layers of 1–6 units, "
             "batch 1–4")
 
 
@@ -820,11 +820,11 @@ def bench_memory(opts, env):
         if rc:
             raise RuntimeError(f"python -m oracle report exited {rc}")
         report.append(mb)
-        mb, _ = peak_rss([py, "-c", "import torch, numpy, oracle.harness.cli"], env)
+        mb, _ = peak_rss([py, "-c", "import torch, numpy, oracle.cli"], env)
         imports.append(mb)
     f = lambda v: f"{v:.0f} MiB"      # noqa: E731
     rows = [["`python -m oracle report`, all cases: peak RSS", fmt_spread(report, f)],
-            ["`python -c \"import torch, numpy, oracle.harness.cli\"`: peak RSS", fmt_spread(imports, f)],
+            ["`python -c \"import torch, numpy, oracle.cli\"`: peak RSS", fmt_spread(imports, f)],
             ["the report's work above its imports", f(statistics.median(report) - statistics.median(imports))]]
     return ["what", "median (IQR)"], rows, {"report": report, "imports": imports}
 

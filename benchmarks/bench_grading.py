@@ -255,7 +255,7 @@ def check_results(out_dir, kinds):
 REPORT_CHILD = r"""
 import contextlib, io, json, time
 t0 = time.perf_counter()
-import torch, numpy, oracle.harness.cli as cli
+import torch, numpy, oracle.cli as cli
 t1 = time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()):
     rc = cli.main(["report"])
@@ -350,8 +350,8 @@ for mode in opts["modes"]:
     impl.close()
 # grade_one in-process, the references computed first and (process mode) the case files watched,
 # as `grade` does
-from oracle.harness.cli import _cases_or_exit, default_cases
-from oracle.harness.engines import default_engines
+from oracle.cli import _cases_or_exit, default_cases
+from oracle.verdict.engines import default_engines
 from oracle.student.cli import Limits, grade_one
 from oracle.student.grade import CaseFileWatch, References
 cases = _cases_or_exit([default_cases()])

@@ -1,6 +1,6 @@
-"""``python -m oracle``: the command-line tool (see oracle.harness.cli)."""
+"""``python -m oracle``: the command-line tool (see oracle.cli)."""
 import sys
 
-from oracle.harness.cli import main
+from oracle.cli import main
 
 sys.exit(main())

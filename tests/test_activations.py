@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import refimpl
-from oracle import torch_engine
+from oracle.engines import torch_engine
 from refimpl.activations import ACTIVATIONS
 
 Z = np.array([-1000.0, -30.0, -2.5, -1.0, -1e-3, 0.0, 1e-3, 0.5, 1.0, 3.0, 30.0, 1000.0])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from oracle.harness.errors import CaseError
+from oracle.verdict.errors import CaseError
 from oracle.student.assignment import (
     LIMITS,
     SCHEMA_PATH,
@@ -192,7 +192,7 @@ def test_schema_states_the_same_limits_and_visibilities_as_the_loader():
 def test_the_valid_fixture_passes_the_schema_alone():
     import jsonschema
 
-    from oracle.harness.yamlsafe import load
+    from oracle.verdict.yamlsafe import load
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     root = load(VALID.read_text(encoding="utf-8"), VALID)

@@ -22,7 +22,7 @@ text matching REGEX; nothing says "Traceback" or "Warning"; and each command end
 The three commands run as subprocesses (timeout 30 s) for the special generated inputs (a FIFO, a
 device, links, a folder, the 50 MB file, the deep nestings, the big matrix, a billion steps, 5000
 digits) and a sample of the folder (every SAMPLE-th file); for the others they run in this process
-(``oracle.harness.cli.main`` and ``pytest.main``, warnings recorded, a 30 s alarm), which saves the
+(``oracle.cli.main`` and ``pytest.main``, warnings recorded, a 30 s alarm), which saves the
 interpreter's and pytest's start-up (~1-2.5 s a command) and bounds the command's own time tighter.
 The bounds hold on a machine that is not busier than its cores; where the load average (1 min) is
 higher they stretch by load / cores, so that other work on the machine does not fail the test.
@@ -46,7 +46,7 @@ from pathlib import Path
 
 import pytest
 
-from oracle.harness.cli import main
+from oracle.cli import main
 
 FOLDER = Path(__file__).parent / "fixtures" / "bad_inputs"
 HEADER = re.compile(r"# expect: (.+)")

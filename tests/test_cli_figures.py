@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from oracle.harness.cli import main
+from oracle.cli import main
 
 pytest.importorskip("matplotlib")
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from oracle.harness.cases import load_case
-from oracle.harness.cli import DEFAULT_CASES, main
+from oracle.verdict.cases import load_case
+from oracle.cli import DEFAULT_CASES, main
 
 NET = """\
 title: one sigmoid neuron

@@ -1,4 +1,4 @@
-"""Figures of cases (oracle.harness.draw): files made, well-formed, the expected numbers present as text."""
+"""Figures of cases (oracle.authoring.draw): files made, well-formed, the expected numbers present as text."""
 import re
 import subprocess
 import sys
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from oracle.harness import draw as draw_mod
-from oracle.harness.cases import load_case
+from oracle.authoring import draw as draw_mod
+from oracle.verdict.cases import load_case
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "cases"
@@ -240,7 +240,7 @@ def test_plot_history_of_the_linear_regression_table(tmp_path):
 def test_history_of_both_engines_agrees(tmp_path):
     case = load_case(CASES / "003_linear_regression_table.yaml")
     import refimpl
-    from oracle import torch_engine
+    from oracle.engines import torch_engine
     h_np, h_t = draw_mod._history(case, refimpl), draw_mod._history(case, torch_engine)
     assert len(h_np["C"]) == 4 and len(h_np["W1"]) == 4
     assert h_np["C"] == pytest.approx(h_t["C"], rel=1e-10)
@@ -322,7 +322,7 @@ def test_clear_import_error_without_matplotlib(tmp_path, monkeypatch):
 
 def test_the_core_imports_without_matplotlib():
     code = ("import sys; sys.modules['matplotlib'] = None\n"
-            "import oracle.harness.draw, oracle.harness.cli, refimpl\n"
+            "import oracle.authoring.draw, oracle.cli, refimpl\n"
             "assert not any(m.startswith('matplotlib.') for m in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import refimpl
-from oracle import torch_engine
-from oracle.finite_diff import FD_ATOL, FD_RTOL, FiniteDifferences
-from oracle.harness.expr import parse
+from oracle.engines import torch_engine
+from oracle.engines.finite_diff import FD_ATOL, FD_RTOL, FiniteDifferences
+from oracle.verdict.expr import parse
 
 FD = FiniteDifferences(refimpl)
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "swish"]
@@ -171,7 +171,7 @@ def test_finite_differences_provide_derivatives_only():
 
 
 def test_finite_differences_decline_at_a_kink():
-    from oracle.finite_diff import NotDifferentiable
+    from oracle.engines.finite_diff import NotDifferentiable
     with pytest.raises(NotDifferentiable, match="one-sided slopes"):
         FD.activation_derivative("relu", np.array([0.0]))
     np.testing.assert_allclose(FD.activation_derivative("relu", np.array([-1.0, 1.0])), [0.0, 1.0])

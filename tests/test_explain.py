@@ -1,4 +1,4 @@
-"""Worked solutions (oracle.harness.explain): the lectures' numbers, errata notes, the three formats."""
+"""Worked solutions (oracle.authoring.explain): the lectures' numbers, errata notes, the three formats."""
 import re
 import shutil
 import subprocess
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import refimpl
-from oracle.harness.cases import load_case
-from oracle.harness.compare import doc_tolerance
-from oracle.harness.explain import FORMATS, explain
-from oracle.harness.run import compute
+from oracle.verdict.cases import load_case
+from oracle.verdict.compare import doc_tolerance
+from oracle.authoring.explain import FORMATS, explain
+from oracle.verdict.run import compute
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted((ROOT / "cases").rglob("*.yaml"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from oracle.harness.cli import main
+from oracle.cli import main
 from oracle.student import sandbox
 from oracle.student.imports import scan
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from oracle.harness.cases import discover, load_case
-from oracle.harness.cli import main
+from oracle.verdict.cases import discover, load_case
+from oracle.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from oracle.harness.cli import main
+from oracle.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPLS = Path(__file__).parent / "fixtures" / "impls"

@@ -25,11 +25,11 @@ def test_refimpl_source_never_imports_torch(path):
 
 @pytest.mark.parametrize("module", ["torch_engine.py", "finite_diff.py"])
 def test_oracle_engines_never_import_refimpl(module):
-    assert "refimpl" not in set(imported_modules(ROOT / "oracle" / module))
+    assert "refimpl" not in set(imported_modules(ROOT / "oracle" / "engines" / module))
 
 
 def test_finite_differences_use_no_autograd():
-    assert "torch" not in set(imported_modules(ROOT / "oracle" / "finite_diff.py"))
+    assert "torch" not in set(imported_modules(ROOT / "oracle" / "engines" / "finite_diff.py"))
 
 
 def _modules_after_import(statement):
@@ -43,13 +43,13 @@ def test_importing_refimpl_loads_no_torch():
 
 
 def test_importing_the_torch_oracle_loads_no_refimpl():
-    mods = _modules_after_import("import oracle.torch_engine")
+    mods = _modules_after_import("import oracle.engines.torch_engine")
     assert "torch" in mods and "refimpl" not in mods
 
 
 def test_torch_oracle_has_no_hand_written_derivatives():
     """Every derivative in the torch oracle comes from torch.autograd."""
-    text = (ROOT / "oracle" / "torch_engine.py").read_text(encoding="utf-8")
+    text = (ROOT / "oracle" / "engines" / "torch_engine.py").read_text(encoding="utf-8")
     for formula in ("(1 - ", "1.0 - ", "* (1.0 -", "sigmoid(z) * (1"):
         assert formula not in text, formula
     assert text.count("torch.autograd") >= 4

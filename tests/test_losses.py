@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import refimpl
-from oracle import torch_engine
+from oracle.engines import torch_engine
 from refimpl.losses import LOSSES
 
 RNG = np.random.default_rng(7)

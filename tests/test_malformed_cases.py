@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from oracle.harness.cases import load_case
-from oracle.harness.errors import CaseError
+from oracle.verdict.cases import load_case
+from oracle.verdict.errors import CaseError
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "malformed").glob("*.yaml"))
 

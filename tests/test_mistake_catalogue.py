@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import refimpl
-from oracle.harness.cases import discover, load_case
-from oracle.harness.engines import default_engines
+from oracle.verdict.cases import discover, load_case
+from oracle.verdict.engines import default_engines
 from oracle.student import grade
 from oracle.student.mistakes import CATALOGUE, MISTAKES, faulty_interface
 
@@ -178,7 +178,7 @@ def test_refimpl_and_the_correct_solution_pass_the_grading_cases_undiagnosed(ref
 
 
 SATURATED = """\
-# yaml-language-server: $schema=../../oracle/harness/case.schema.json
+# yaml-language-server: $schema=../../oracle/authoring/case.schema.json
 title: Sigmoid + binary cross-entropy with saturated outputs, z² = [40.1, −40.0]
 source:
   document: 001_0841ec7b56f57289.txt

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 import refimpl
-from oracle.harness import solve as solve_mod
-from oracle.harness.cases import load_case
-from oracle.harness.cli import main
-from oracle.harness.scaffold import KINDS
+from oracle.authoring import solve as solve_mod
+from oracle.verdict.cases import load_case
+from oracle.cli import main
+from oracle.authoring.scaffold import KINDS
 from oracle.student.mistakes import MistakeEngine
 
 ROOT = Path(__file__).resolve().parents[1]

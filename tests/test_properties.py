@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import refimpl
-from oracle import torch_engine
-from oracle.harness import fuzz
-from oracle.harness.cases import load_case
-from oracle.harness.compare import MISMATCH, check_case
-from oracle.harness.engines import ENGINE_ATOL, ENGINE_RTOL, default_engines
-from oracle.harness.expr import parse
-from oracle.harness.validate import validate_file
+from oracle.engines import torch_engine
+from oracle.testing import fuzz
+from oracle.verdict.cases import load_case
+from oracle.verdict.compare import MISMATCH, check_case
+from oracle.verdict.engines import ENGINE_ATOL, ENGINE_RTOL, default_engines
+from oracle.verdict.expr import parse
+from oracle.authoring.validate import validate_file
 from oracle.student.mistakes import CATALOGUE, MistakeEngine
 
 REGRESSION = Path(__file__).resolve().parents[1] / "cases" / "regression"

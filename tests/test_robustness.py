@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import refimpl
-from oracle import torch_engine
+from oracle.engines import torch_engine
 
 OUTPUT_LOSS = [("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy"), ("sigmoid", "squared_error"),
                ("tanh", "mse"), ("identity", "mae"), ("swish", "squared_error")]

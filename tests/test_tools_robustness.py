@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 
 import refimpl
-from oracle.harness import expr
-from oracle.harness.cases import load_case
-from oracle.harness.cli import main
-from oracle.harness.compare import MISMATCH, check_case
-from oracle.harness.engines import default_engines
-from oracle.harness.explain import explain
-from oracle.harness.run import compute
-from oracle.harness.safetext import html, terminal
+from oracle.verdict import expr
+from oracle.verdict.cases import load_case
+from oracle.cli import main
+from oracle.verdict.compare import MISMATCH, check_case
+from oracle.verdict.engines import default_engines
+from oracle.authoring.explain import explain
+from oracle.verdict.run import compute
+from oracle.reports.safetext import html, terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = ROOT / "tests" / "fixtures" / "bad_inputs"
@@ -259,7 +259,7 @@ def test_engines_report_overflow_as_a_message_and_warn_nothing(hostile):
 def test_no_warning_reaches_stderr_from_any_command(hostile, tmp_path):
     script = (
         "import sys\n"
-        "from oracle.harness.cli import main\n"
+        "from oracle.cli import main\n"
         "from pathlib import Path\n"
         "codes = []\n"
         "for p in sorted(Path(sys.argv[1]).glob('*.yaml')):\n"

@@ -1,4 +1,4 @@
-"""Training on real data (oracle.harness.train): numpy and torch, step for step, on scikit-learn's digits."""
+"""Training on real data (oracle.testing.train): numpy and torch, step for step, on scikit-learn's digits."""
 import argparse
 import io
 import sys
@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("sklearn")
 
 import refimpl  # noqa: E402
-from oracle import torch_engine  # noqa: E402
-from oracle.harness import train as train_mod  # noqa: E402
+from oracle.engines import torch_engine  # noqa: E402
+from oracle.testing import train as train_mod  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STEPS = 1000          # ≥ 500; ~22 epochs of 44 mini-batches of 32 (numpy ~0.3 s, torch ~1 s)

@@ -6,11 +6,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from oracle.harness.cases import discover, load_case
-from oracle.harness.cli import main
-from oracle.harness.errors import CaseError
-from oracle.harness.validate import SCHEMA_LINE, SCHEMA_PATH, schema_problems, validate_file
-from oracle.harness.yamlsafe import load
+from oracle.verdict.cases import discover, load_case
+from oracle.cli import main
+from oracle.verdict.errors import CaseError
+from oracle.authoring.validate import SCHEMA_LINE, SCHEMA_PATH, schema_problems, validate_file
+from oracle.verdict.yamlsafe import load
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = discover([ROOT / "cases"])

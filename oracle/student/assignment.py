@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from oracle.harness.cases import load_case
-from oracle.harness.errors import CaseError, suggest
-from oracle.harness.yamlsafe import Number, load
+from oracle.verdict.cases import load_case
+from oracle.verdict.errors import CaseError, suggest
+from oracle.verdict.yamlsafe import Number, load
 
 SCHEMA_PATH = Path(__file__).with_name("assignment.schema.json")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from oracle.harness.engines import default_engines
-from oracle.harness.errors import CaseError
-from oracle.harness.safetext import terminal
+from oracle.verdict.engines import default_engines
+from oracle.verdict.errors import CaseError
+from oracle.reports.safetext import terminal
 
 from . import sandbox
 from .grade import ERROR, FAIL, CaseFileWatch, References, explain_first, grade_case
@@ -126,7 +126,7 @@ class _Interrupt:
 
 def _setup(args):
     """(assignment, cases, limits) from the command line, or an exit status after printing why."""
-    from oracle.harness.cli import _cases_or_exit, default_cases
+    from oracle.cli import _cases_or_exit, default_cases
     assignment = None
     if getattr(args, "assignment", None):
         from .assignment import load_assignment

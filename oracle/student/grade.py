@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from oracle.harness.engines import FLOAT32_TOL
-from oracle.harness.run import Missing, compute
+from oracle.verdict.engines import FLOAT32_TOL
+from oracle.verdict.run import Missing, compute
 
 from .mistakes import CATALOGUE, MistakeEngine
 

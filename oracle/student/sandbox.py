@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oracle.harness.errors import EngineError
+from oracle.verdict.errors import EngineError
 
 from . import template
 from .runtime.adapters import INTERFACE

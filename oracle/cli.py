@@ -23,19 +23,19 @@ import os
 import sys
 from pathlib import Path
 
-from . import limits as limits_mod
-from . import report as report_mod
-from .cases import discover, load_case
-from .compare import MISMATCH, check_case
-from .engines import default_engines
-from .errors import CaseError
-from .safetext import terminal
+from oracle.verdict import limits as limits_mod
+from oracle.reports import report as report_mod
+from oracle.verdict.cases import discover, load_case
+from oracle.verdict.compare import MISMATCH, check_case
+from oracle.verdict.engines import default_engines
+from oracle.verdict.errors import CaseError
+from oracle.reports.safetext import terminal
 
 
 def default_cases():
     """cases/ of the working directory if there is one, else the bundled cases."""
     here = Path("cases")
-    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "cases"
+    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "cases"
 
 
 DEFAULT_CASES = default_cases()
@@ -88,7 +88,7 @@ def _parser():
     v.add_argument("paths", nargs="+", help="Case files or folders.")
     limits_mod.add_options(v.add_argument)
     n = sub.add_parser("new", help="Scaffold a commented case file to fill in.")
-    from .scaffold import KINDS as SCAFFOLDS
+    from oracle.authoring.scaffold import KINDS as SCAFFOLDS
     n.add_argument("kind", choices=list(SCAFFOLDS), help="The kind of worked example.")
     n.add_argument("name", help="The case's name (letters, digits, _ . -): written to ./cases/NAME.yaml of the "
                                 "current folder (created if needed) unless -o is given.")
@@ -121,13 +121,13 @@ def _parser():
                    help="Write DIR/<submission>/results.json (Gradescope format) for every submission.")
     g.add_argument("--jobs", type=int, default=2, help="Submissions graded at the same time (default 2).")
     _impl_options(g)
-    from . import train as train_mod
+    from oracle.testing import train as train_mod
     a = sub.add_parser("assignment", help="Check assignment files (the cases, quantities and weights that count).")
     a.add_argument("action", choices=("validate",), help="validate: every problem as file:line:col.")
     a.add_argument("files", nargs="+", help="Assignment files.")
     train_mod.add_arguments(sub.add_parser(
         "train", help="Train the same network with refimpl and torch on scikit-learn's digits (the data extra)."))
-    from . import fuzz as fuzz_mod
+    from oracle.testing import fuzz as fuzz_mod
     fuzz_mod.add_arguments(sub.add_parser(
         "fuzz", help="Compare the engines on random networks for a time or a count; write disagreements as cases."))
     t = sub.add_parser("template", help="Write the module students fill in (the interface, documented).")
@@ -245,7 +245,7 @@ def _figures(cases):
     """SVG figures of the cases for the HTML report (none when matplotlib is not installed)."""
     import tempfile
     try:
-        from . import draw
+        from oracle.authoring import draw
         figures = {}
         with tempfile.TemporaryDirectory() as tmp:
             for i, case in enumerate(cases):
@@ -267,7 +267,7 @@ def cmd_grade(args):
 
 
 def cmd_template(args):
-    text = (Path(__file__).resolve().parents[1] / "student" / "template.py").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parent / "student" / "template.py").read_text(encoding="utf-8")
     if args.output:
         target = Path(args.output)
         if target.exists():
@@ -280,7 +280,7 @@ def cmd_template(args):
 
 
 def cmd_validate(args):
-    from .validate import validate_file
+    from oracle.authoring.validate import validate_file
     limits = limits_mod.from_args(args)
     missing = [p for p in args.paths if not _exists(p)]
     problems = [CaseError(p, 1, 1, "no such file or folder") for p in missing]
@@ -298,7 +298,7 @@ def cmd_validate(args):
 
 
 def cmd_new(args):
-    from .scaffold import new_case_path, scaffold, write_new
+    from oracle.authoring.scaffold import new_case_path, scaffold, write_new
     try:
         target = new_case_path(args.name, args.output)
         write_new(target, scaffold(args.kind, target))
@@ -312,7 +312,7 @@ def cmd_new(args):
 def cmd_solve(args):
     from tabulate import tabulate
 
-    from .solve import Disagreement, answer_key, natural_shapes, updated_text, write_atomically
+    from oracle.authoring.solve import Disagreement, answer_key, natural_shapes, updated_text, write_atomically
     cases = _cases_or_exit([args.case])
     if cases is None:
         return 2
@@ -347,7 +347,7 @@ def cmd_solve(args):
 
 
 def cmd_explain(args):
-    from .explain import explain
+    from oracle.authoring.explain import explain
     cases = _cases_or_exit([args.case])
     if cases is None:
         return 2
@@ -365,7 +365,7 @@ def cmd_draw(args):
     if cases is None:
         return 2
     try:
-        from . import draw
+        from oracle.authoring import draw
         (draw.plot_history if args.history else draw.draw)(cases[0], Path(args.output))
     except (ImportError, ValueError) as exc:
         print(terminal(f"{args.case}: {exc}"), file=sys.stderr)
@@ -386,12 +386,12 @@ def _assignment(args):
 
 
 def _fuzz(args):
-    from . import fuzz as fuzz_mod
+    from oracle.testing import fuzz as fuzz_mod
     return fuzz_mod.run(args)
 
 
 def _train(args):
-    from . import train as train_mod
+    from oracle.testing import train as train_mod
     return train_mod.run(args)
 
 

@@ -11,9 +11,9 @@ import json
 
 from tabulate import tabulate
 
-from .compare import ERRATUM, MATCH, MISMATCH
-from .safetext import html as escape
-from .safetext import json_text, terminal
+from oracle.verdict.compare import ERRATUM, MATCH, MISMATCH
+from oracle.reports.safetext import html as escape
+from oracle.reports.safetext import json_text, terminal
 
 ERRATA_FORMATS = ("text", "markdown", "html", "json")
 

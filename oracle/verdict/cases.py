@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import expr as expr_lang
-from .errors import CaseError, suggest
-from .limits import DEFAULT, hint
-from .yamlsafe import Number, load
+from oracle.verdict import expr as expr_lang
+from oracle.verdict.errors import CaseError, suggest
+from oracle.verdict.limits import DEFAULT, hint
+from oracle.verdict.yamlsafe import Number, load
 
 KINDS = ("activation", "loss", "network", "graph", "jacobian")
 CONVENTIONS = ("column", "row")

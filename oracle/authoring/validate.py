@@ -1,7 +1,7 @@
 """``validate PATHS``: check case files without running them, every problem as file:line:col: message.
 
 Three layers, in order: safe YAML parsing (syntax, tags, anchors, duplicate
-keys), the JSON Schema of the case format (oracle/harness/case.schema.json:
+keys), the JSON Schema of the case format (oracle/authoring/case.schema.json:
 fields, types, names — all its problems at once), then the loader's checks
 that a schema cannot express (shapes that must fit together, names used in
 expressions, numbers of values).
@@ -12,9 +12,9 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from .cases import case_from_node, decode_case, guarded, read_case_file
-from .errors import CaseError, suggest
-from .yamlsafe import load
+from oracle.verdict.cases import case_from_node, decode_case, guarded, read_case_file
+from oracle.verdict.errors import CaseError, suggest
+from oracle.verdict.yamlsafe import load
 
 SCHEMA_PATH = Path(__file__).with_name("case.schema.json")
 SCHEMA_LINE = "# yaml-language-server: $schema="

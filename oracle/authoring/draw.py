@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .safetext import terminal
+from oracle.reports.safetext import terminal
 
 MISSING_MATPLOTLIB = "drawing needs matplotlib: pip install 'backprop-oracle[figures]'"
 FORMATS = (".svg", ".png")
@@ -169,7 +169,7 @@ def _save(fig, path):
 
 def _load(case):
     if isinstance(case, (str, Path)):
-        from .cases import load_case
+        from oracle.verdict.cases import load_case
         return load_case(case)
     return case
 
@@ -250,7 +250,7 @@ def draw(case, path):
     mpl = _Mpl()
     case = _load(case)
     import refimpl
-    from .run import compute, require_all
+    from oracle.verdict.run import compute, require_all
     values = compute(case, refimpl)
     require_all(values)                 # a figure of numbers that cannot be computed: refused, with the reason
     with mpl.rc(), _finite("figure"):
@@ -262,7 +262,7 @@ def draw(case, path):
 @contextlib.contextmanager
 def _finite(what):
     """Floating-point problems while drawing are a ValueError with a message, never a RuntimeWarning."""
-    from .run import Uncomputable, finite_math
+    from oracle.verdict.run import Uncomputable, finite_math
     try:
         with finite_math():
             yield
@@ -287,7 +287,7 @@ def plot_history(case, path):
                          f"(this one is a {case.kind} case{'' if case.kind != 'network' else ' without it'})")
     import refimpl
 
-    from oracle import torch_engine
+    from oracle.engines import torch_engine
     with _finite("history"):
         histories = {"numpy": _history(case, refimpl), "torch": _history(case, torch_engine)}
     with mpl.rc(), _finite("history"):
@@ -315,7 +315,7 @@ def _column_w(W, convention):
 
 
 def _get(values, key):
-    from .run import Missing
+    from oracle.verdict.run import Missing
     v = values.get(key)
     return None if v is None or isinstance(v, Missing) else v
 
@@ -869,7 +869,7 @@ def _graph_legend(case, values, out, fanout):
              + (" A dot marks a value used by several gates (its gradient is the sum over them)." if fanout else "")
              + " Values computed by refimpl (numpy), rounded to 4 significant digits."]
     for offsets in g["perturbations"]:
-        from .cases import perturbation_label
+        from oracle.verdict.cases import perturbation_label
         label = perturbation_label(offsets)
         what = ", ".join(f"{k} by {fmt(v)}" for k, v in offsets.items())
         new, delta = _get(values, f"{out}({label})"), _get(values, f"Δ{out}({label})")
@@ -1012,7 +1012,7 @@ _DRAWERS = {"network": _network_figure, "graph": _graph_figure, "activation": _a
 
 def _history(case, engine):
     """{"C": [C(θ_0) … C(θ_k)], "W1": [W1 at θ_0 … θ_k], "b1": …} from one engine."""
-    from .run import compute
+    from oracle.verdict.run import compute
     g = case.given
     steps, conv = g["steps"], case.convention
     values = compute(case, engine)

@@ -9,7 +9,7 @@ finite differences are compared with the engines at
 |fd − engine| ≤ FD_RTOL·|engine| + FD_ATOL·(1 + |C|)  (see README, "Tolerances").
 
 The engine evaluates values only, through another engine's ``activation``,
-``loss`` and ``graph`` functions (refimpl by default, see oracle.harness.engines):
+``loss`` and ``graph`` functions (refimpl by default, see oracle.verdict.engines):
 no derivative of that engine is used. Quantities that are not derivatives
 (z, a, C) are not provided; the update w − η·∇ is, so that every step of a
 gradient-descent history gets its own finite-difference gradients.

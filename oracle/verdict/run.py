@@ -5,10 +5,10 @@ import copy
 
 import numpy as np
 
-from . import expr as expr_lang
-from .cases import binding, given_bindings, perturbation_label
-from .errors import EngineError
-from .yamlsafe import load
+from oracle.verdict import expr as expr_lang
+from oracle.verdict.cases import binding, given_bindings, perturbation_label
+from oracle.verdict.errors import EngineError
+from oracle.verdict.yamlsafe import load
 
 
 class Missing:

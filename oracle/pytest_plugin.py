@@ -5,7 +5,7 @@ or folder named on the command line. Test ids read
 ``cases/001_sigmoid_net.yaml::delta[2]``; a failure shows a small table of
 the document's value and each engine's, with the difference.
 A case file that does not load is one failing test whose message is
-``file:line:col: problem``. Registered by oracle.harness.pytest_entry (the
+``file:line:col: problem``. Registered by oracle.pytest_entry (the
 pytest11 entry point) when pytest configures itself.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from tabulate import tabulate
 
-from .cases import CASE_SUFFIXES, load_case
-from .compare import ERRATUM, MISMATCH, check_case
-from .engines import default_engines
-from .errors import CaseError
+from oracle.verdict.cases import CASE_SUFFIXES, load_case
+from oracle.verdict.compare import ERRATUM, MISMATCH, check_case
+from oracle.verdict.engines import default_engines
+from oracle.verdict.errors import CaseError
 
 
 def pytest_report_header(config):
@@ -108,7 +108,7 @@ def _named_on_command_line(config, file_path):
 
 def _limits(config):
     if not hasattr(config, "_backprop_limits"):
-        from .limits import from_options
+        from oracle.verdict.limits import from_options
         config._backprop_limits = from_options(lambda dest: config.getoption(dest, None))
     return config._backprop_limits
 

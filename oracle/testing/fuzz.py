@@ -17,7 +17,7 @@ report machinery — so that hundreds run per second:
 
 - refimpl and torch agree on every z, a, C, ∂C/∂a, δ, ∂C/∂W, ∂C/∂b and updated
   parameter of every step, to 1e-10 relative with a 1e-12 absolute floor
-  (oracle.harness.engines: the report's engine-vs-engine rule);
+  (oracle.verdict.engines: the report's engine-vs-engine rule);
 - central differences of refimpl's *values* (the finite-difference engine's
   cost) agree with refimpl's gradients within their documented error, at every
   step: (C(θ + hv) − C(θ − hv))/2h ≈ ∇C·v along a random unit direction v of all
@@ -52,9 +52,9 @@ from pathlib import Path
 import numpy as np
 
 import refimpl
-from oracle.finite_diff import FD_ATOL, FD_RTOL, STEP
+from oracle.engines.finite_diff import FD_ATOL, FD_RTOL, STEP
 
-from .engines import ENGINE_ATOL, ENGINE_RTOL
+from oracle.verdict.engines import ENGINE_ATOL, ENGINE_RTOL
 
 HIDDEN = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "swish")
 OUTPUT_ONLY = ("softmax", "log_softmax")
@@ -68,19 +68,19 @@ OUTPUTS = {   # the output activations each loss goes with
 }
 KINKED = ("relu", "leaky_relu", "prelu")       # activations with a kink at z = 0
 PARAM_RANGE = {"leaky_relu": (0.01, 0.5), "prelu": (0.05, 0.5), "swish": (0.25, 2.0)}
-SCHEMA = Path(__file__).with_name("case.schema.json")
+SCHEMA = Path(__file__).resolve().parents[1] / "authoring" / "case.schema.json"
 DEFAULT_OUT = Path("cases") / "regression"
 
 # The engines compared: the reference under test and the oracle. Module attributes, so that a
 # test can swap in a faulty engine (e.g. oracle.student.mistakes.MistakeEngine) for REFERENCE.
 REFERENCE = refimpl
-ORACLE = None          # None: oracle.torch_engine, imported on first use (torch takes a second)
+ORACLE = None          # None: oracle.engines.torch_engine, imported on first use (torch takes a second)
 
 
 def _oracle():
     global ORACLE
     if ORACLE is None:
-        from oracle import torch_engine
+        from oracle.engines import torch_engine
         ORACLE = torch_engine
     return ORACLE
 
@@ -274,20 +274,20 @@ def _matrix(m, indent):
 
 def _schema_ref(directory):
     if directory is None:
-        return "../../oracle/harness/case.schema.json"        # cases/regression/
+        return "../../oracle/authoring/case.schema.json"        # cases/regression/
     return Path(os.path.relpath(SCHEMA, Path(directory).resolve())).as_posix()
 
 
 def case_text(spec, problems=(), directory=None, command=None):
     """The YAML text of a network case file for ``spec`` (no expect: the engines are compared).
 
-    Numbers are written with repr(), so the file loads (oracle.harness.cases.load_case) to the
+    Numbers are written with repr(), so the file loads (oracle.verdict.cases.load_case) to the
     same float64 arrays bit for bit. ``directory``: where the file will be written (for the
     relative path of the schema comment; default cases/regression/). ``problems`` are listed in
     a comment at the top.
     """
     lines = [f"# yaml-language-server: $schema={_schema_ref(directory)}"]
-    lines.append(f"# Random network written by {command or 'oracle.harness.fuzz'}"
+    lines.append(f"# Random network written by {command or 'oracle.testing.fuzz'}"
                  f"{' (' + spec.label + ')' if spec.label else ''}.")
     if problems:
         lines.append("# Disagreements found when it was written (rerun: python -m oracle report THIS_FILE):")
@@ -296,7 +296,7 @@ def case_text(spec, problems=(), directory=None, command=None):
     if spec.label:
         title += f" ({spec.label})"
     instance = ((f"{spec.label}: " if spec.label else "")
-                + "a random network drawn by oracle.harness.fuzz.random_spec (x ~ N(0, 1), "
+                + "a random network drawn by oracle.testing.fuzz.random_spec (x ~ N(0, 1), "
                   "W ~ N(0, 1/fan_in), b ~ N(0, 0.5²)); every number is written with Python's repr, "
                   "so it loads to the same float64 bit for bit. No document prints values for it: "
                   "only the engines are compared.")
@@ -683,7 +683,7 @@ def add_arguments(parser):
 
 def write_case(spec, problems, out, name, command=None):
     """Write the case file reproducing ``problems``; check that it loads to the same arrays."""
-    from .cases import load_case
+    from oracle.verdict.cases import load_case
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / name
@@ -698,7 +698,7 @@ def write_case(spec, problems, out, name, command=None):
 
 def run(args):
     """``fuzz``: random cases for --seconds or --count; 1 if any disagreement, else 0."""
-    from oracle import torch_engine
+    from oracle.engines import torch_engine
     _oracle()
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     seconds = getattr(args, "seconds", None)

@@ -10,7 +10,7 @@ tolerances.
 from __future__ import annotations
 
 import refimpl
-from oracle.finite_diff import FD_ATOL, FD_RTOL, FiniteDifferences
+from oracle.engines.finite_diff import FD_ATOL, FD_RTOL, FiniteDifferences
 
 ENGINE_RTOL = 1e-10      # float64 engines: relative agreement ...
 ENGINE_ATOL = 1e-12      # ... with an absolute floor for values at or near zero
@@ -27,5 +27,5 @@ def tolerance(engine):
 
 def default_engines():
     """numpy (refimpl), torch (autograd) and finite differences of refimpl's values."""
-    from oracle import torch_engine  # imported here: torch takes a second to import
+    from oracle.engines import torch_engine  # imported here: torch takes a second to import
     return [refimpl, torch_engine, FiniteDifferences(refimpl)]

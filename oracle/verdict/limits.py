@@ -6,7 +6,7 @@ is opened, nesting depth, collection lengths, the values in the file and
 the digits of a number while the YAML events are read (the document is
 never composed past a limit), the steps of gradient descent before any
 per-step quantity is named. The same options exist on ``validate`` and
-``report`` and in pytest (registered by oracle.harness.pytest_entry).
+``report`` and in pytest (registered by oracle.pytest_entry).
 A refusal names the limit, the value found and the option, e.g.
 ``… more than the limit of 10000 (raise it with --max-elements)``.
 """

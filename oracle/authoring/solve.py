@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .cases import load_case
-from .compare import MISMATCH, check_case
-from .errors import CaseError
-from .yamlsafe import load
+from oracle.verdict.cases import load_case
+from oracle.verdict.compare import MISMATCH, check_case
+from oracle.verdict.errors import CaseError
+from oracle.verdict.yamlsafe import load
 
 
 class Disagreement(Exception):
@@ -54,7 +54,7 @@ def answer_key(case, engines):
 
 def natural_shapes(case, engine):
     """The shape to write each quantity in: weight matrices as matrices, one example as a flat list."""
-    from .run import Missing, compute
+    from oracle.verdict.run import Missing, compute
     shapes = {}
     for quantity, value in compute(case, engine).items():
         if isinstance(value, Missing):

@@ -30,7 +30,7 @@ def pytest_addoption(parser):
     group.addoption("--results-json", metavar="PATH", default=None,
                     help="Write per-case, per-quantity results and the score in the Gradescope "
                          "autograder results.json format.")
-    from oracle.harness.limits import add_options
+    from oracle.verdict.limits import add_options
     add_options(group.addoption)        # --max-file-mb, --max-depth, …: the limits on a case file
 
 
@@ -39,7 +39,7 @@ def pytest_configure(config):
     if config.getoption("--assignment"):
         import pytest
 
-        from oracle.harness.errors import CaseError
+        from oracle.verdict.errors import CaseError
         from oracle.student.assignment import load_assignment
         try:
             config._backprop_assignment = load_assignment(config.getoption("--assignment"))
@@ -50,6 +50,6 @@ def pytest_configure(config):
         from _pytest.config import Config
         explicit = config.args if config.args_source == Config.ArgsSource.ARGS else []
         config.args = list(explicit) + [str(Path(c)) for c in cases]
-    from oracle.harness import pytest_plugin
+    from oracle import pytest_plugin
 
     config.pluginmanager.register(pytest_plugin, "backprop-oracle-cases")

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from .validate import SCHEMA_LINE, SCHEMA_PATH
+from oracle.authoring.validate import SCHEMA_LINE, SCHEMA_PATH
 
 HEADER = """{schema_line}
 # A {what} case. Field by field: docs/case-format.md. Check it with `backprop-oracle validate {path}`,

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engines import FLOAT32_TOL, tolerance
-from .run import Missing, compute
+from oracle.verdict.engines import FLOAT32_TOL, tolerance
+from oracle.verdict.run import Missing, compute
 
 MATCH, ERRATUM, MISMATCH = "match", "erratum", "mismatch"
 

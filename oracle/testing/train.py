@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from .draw import _check_path            # .png or .svg, as for every figure
+from oracle.authoring.draw import _check_path            # .png or .svg, as for every figure
 
 SIZES = (64, 32, 10)
 ACTIVATIONS = {1: ("tanh", None), 2: ("softmax", None)}
@@ -334,7 +334,7 @@ def run(args):
     from tabulate import tabulate
 
     import refimpl
-    from oracle import torch_engine
+    from oracle.engines import torch_engine
 
     if args.plot:
         try:

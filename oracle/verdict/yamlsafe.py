@@ -8,12 +8,12 @@ billion-laughs expansion), as are duplicate keys and a second document.
 Numbers keep the text they were written with, so that ``1.80`` is known to
 have two decimals although it equals 1.8; every number must be finite.
 
-The limits of oracle.harness.limits — nesting depth, entries of one list or
+The limits of oracle.verdict.limits — nesting depth, entries of one list or
 mapping, numbers of one array, values of one file, digits of one number —
 are checked on every event, so a document past a limit is refused at the
 place where it crosses it, before the rest is read. The YAML scanner only
 sees a text whose size was checked before it was read (``read_case_file``
-in oracle.harness.cases; ``load`` checks the length of the text it is
+in oracle.verdict.cases; ``load`` checks the length of the text it is
 given too) and looks at most 1024 characters ahead of the last event (the
 limit YAML puts on a simple key).
 """
@@ -30,8 +30,8 @@ from ruamel.yaml.events import (AliasEvent, DocumentStartEvent, MappingEndEvent,
                                 SequenceEndEvent, SequenceStartEvent)
 from ruamel.yaml.reader import ReaderError
 
-from .errors import CaseError
-from .limits import DEFAULT, hint
+from oracle.verdict.errors import CaseError
+from oracle.verdict.limits import DEFAULT, hint
 
 _INT = re.compile(r"^[-+]?[0-9]+$")
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")

@@ -28,10 +28,10 @@ import numpy as np
 
 import refimpl
 
-from . import expr as expr_lang
-from .cases import given_bindings, perturbation_label
-from .run import Missing, Uncomputable, compute, finite_math, require_all
-from .safetext import terminal
+from oracle.verdict import expr as expr_lang
+from oracle.verdict.cases import given_bindings, perturbation_label
+from oracle.verdict.run import Missing, Uncomputable, compute, finite_math, require_all
+from oracle.reports.safetext import terminal
 
 FORMATS = ("text", "markdown", "latex")
 GIVEN_DECIMALS = 6          # the case's own numbers are shown as given, to at most this many places
