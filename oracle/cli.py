@@ -376,7 +376,8 @@ def cmd_draw(args):
 
 COMMANDS = {"report": cmd_report, "validate": cmd_validate, "new": cmd_new, "solve": cmd_solve, "explain": cmd_explain,
             "draw": cmd_draw,
-            "grade": cmd_grade, "template": cmd_template, "assignment": lambda args: _assignment(args), "train": lambda args: _train(args),
+            "grade": cmd_grade, "template": cmd_template, "assignment": lambda args: _assignment(args),
+            "train": lambda args: _train(args),
             "fuzz": lambda args: _fuzz(args)}
 
 

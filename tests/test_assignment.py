@@ -62,7 +62,8 @@ def test_valid_assignment_loads_every_field():
     assert a.allow_imports == ("scipy",) and a.timeout == 5 and a.memory_mb == 512
     assert isinstance(a.memory_mb, int)
     assert [e.path for e in a.entries] == [CASES / "precision", CASES / "001_sigmoid_net.yaml",
-                                          CASES / "001_ne3.yaml", CASES / "precision" / "sigmoid_saturation_float32.yaml"]
+                                          CASES / "001_ne3.yaml",
+                                          CASES / "precision" / "sigmoid_saturation_float32.yaml"]
     folder, sigmoid, ne3, override = a.entries
     assert (folder.patterns, folder.weight, folder.visibility, folder.line) == (None, 0.5, "after_published", 4)
     assert sigmoid.patterns == ("delta[*]", "dC/dW[*]", "dC/db[*]") and sigmoid.weight == 2.0

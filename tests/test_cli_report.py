@@ -3,7 +3,6 @@ import json
 import textwrap
 from pathlib import Path
 
-import pytest
 
 from oracle.verdict.cases import load_case
 from oracle.cli import DEFAULT_CASES, main

@@ -150,7 +150,8 @@ def test_graph_perturbation_of_a_node():
 @pytest.mark.parametrize("convention", ["column", "row"])
 def test_jacobians_agree(convention):
     rng = np.random.default_rng(2)
-    W, b, x = rng.normal(size=(3, 2)), rng.normal(size=3 if convention == "column" else 2), rng.normal(size=2 if convention == "column" else 3)
+    W = rng.normal(size=(3, 2))
+    b, x = rng.normal(size=3 if convention == "column" else 2), rng.normal(size=2 if convention == "column" else 3)
     j_np = refimpl.jacobian(W, b, x, convention)
     j_t = torch_engine.jacobian(W, b, x, convention)
     j_fd = FD.jacobian(W, b, x, convention)

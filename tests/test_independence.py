@@ -60,3 +60,33 @@ def test_the_worker_runtime_imports_only_the_standard_library_and_numpy(path):
     """These files are all the project code a sandboxed worker sees: nothing else may be needed."""
     outside = set(imported_modules(path)) - set(sys.stdlib_module_names) - {"numpy", "__future__"}
     assert not outside, f"{path.name} imports {sorted(outside)}"
+
+
+def _all_imports(path):
+    """Every module a file imports, at any depth (lazy imports inside functions too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+LAYERS = {      # a package may import only the packages listed (and the standard library, numpy, …)
+    "oracle/engines": {"oracle.engines"},
+    "oracle/verdict": {"oracle.verdict", "oracle.engines"},
+    "oracle/reports": {"oracle.reports", "oracle.verdict", "oracle.engines"},
+    "oracle/authoring": {"oracle.authoring", "oracle.reports", "oracle.verdict", "oracle.engines"},
+    "oracle/testing": {"oracle.testing", "oracle.authoring", "oracle.reports", "oracle.verdict", "oracle.engines"},
+}
+
+
+@pytest.mark.parametrize("package", list(LAYERS))
+def test_dependencies_point_one_way(package):
+    """The verdict core depends on the engines only; tools depend on it, never the other way round."""
+    allowed = LAYERS[package]
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for module in _all_imports(path):
+            if module.startswith("oracle.") or module == "oracle":
+                assert any(module == a or module.startswith(a + ".") for a in allowed), \
+                    f"{path.relative_to(ROOT)} imports {module}"

@@ -381,7 +381,8 @@ def faulty_interface(name):
         if not isinstance(variant, WrongActivation):
             return refimpl.forward(W, b, f, x, convention)
         z, a = variant.forward_col(W, b, f, x, convention)
-        return {l: from_column(v, convention) for l, v in z.items()}, {l: from_column(v, convention) for l, v in a.items()}
+        return ({l: from_column(v, convention) for l, v in z.items()},
+                {l: from_column(v, convention) for l, v in a.items()})
 
     def loss_gradient(loss_name, a, y, factor=1.0, axis=0):
         a = as_float(a)
