@@ -21,7 +21,7 @@ Sections (see benchmarks/README.md for the method and the results):
 2. report  `python -m oracle report` on the bundled cases: wall time, interpreter start,
            imports, and the report's work measured in-process.
 3. fuzz    random networks checked per second, refimpl against the torch oracle, on one core
-           (oracle.testing.fuzz when it exists, else this file's own small random networks).
+           (oracle.testing.fuzz's random networks and check_spec).
 4. memory  peak resident memory of `python -m oracle report` (and of its imports alone).
 
 Every figure is the median of repeated runs with its interquartile range (IQR); the
@@ -607,110 +607,31 @@ print(json.dumps(bench.fuzz_rates(@SEED@, @SECONDS@, @WINDOWS@)))
 """
 
 
-def _fuzz_module():
-    """oracle.testing.fuzz, if it exists with the API this benchmark knows (random_spec, check_spec)."""
-    try:
-        from oracle.testing import fuzz
-    except ImportError:
-        return None
-    if hasattr(fuzz, "random_spec") and hasattr(fuzz, "check_spec"):
-        return fuzz
-    return None
-
-
-ELEMENTWISE = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "swish", "identity")
-OUTPUTS = (("sigmoid", "squared_error"), ("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy"),
-           ("identity", "mse"), ("tanh", "mae"), ("log_softmax", "squared_error"), ("relu", "squared_error"))
-
-
-def random_network(rng):
-    """A random small network and batch: 1–3 layers of 1–6 units, any activation, loss, convention."""
-    import numpy as np
-    L = int(rng.integers(1, 4))
-    n = [int(v) for v in rng.integers(1, 7, L + 1)]
-    out_act, loss_name = OUTPUTS[int(rng.integers(len(OUTPUTS)))]
-    if out_act in ("softmax", "log_softmax") and n[L] == 1:
-        n[L] = 2
-    N = int(rng.integers(1, 5))
-    convention = "column" if rng.random() < 0.5 else "row"
-    W, b, f = {}, {}, {}
-    for l in range(1, L + 1):
-        shape = (n[l], n[l - 1]) if convention == "column" else (n[l - 1], n[l])
-        W[l] = rng.uniform(-1.5, 1.5, shape)
-        b[l] = None if rng.random() < 0.2 else rng.uniform(-0.5, 0.5, n[l])
-        f[l] = (ELEMENTWISE[int(rng.integers(len(ELEMENTWISE)))], None)
-    f[L] = (out_act, None)
-    shape_x, shape_y = ((n[0], N), (n[L], N)) if convention == "column" else ((N, n[0]), (N, n[L]))
-    x = rng.uniform(-2, 2, shape_x)
-    if loss_name == "cross_entropy":
-        y = np.eye(n[L])[:, rng.integers(0, n[L], N)]
-        y = y if convention == "column" else y.T.copy()
-    elif loss_name == "binary_cross_entropy":
-        y = rng.uniform(0, 1, shape_y)
-    else:
-        y = rng.uniform(-1, 1, shape_y)
-    loss = (loss_name, float(rng.choice([0.5, 1.0])), "mean" if rng.random() < 0.5 else "sum")
-    return W, b, f, x, y, loss, convention
-
-
-def check_network(spec, engines, tol):
-    """refimpl.backward against the torch oracle on every quantity: True when they agree."""
-    import numpy as np
-    numpy_engine, torch_engine = engines
-    W, b, f, x, y, loss, convention = spec
-    u = numpy_engine.backward(W, b, f, x, y, loss, convention)
-    v = torch_engine.backward(W, b, f, x, y, loss, convention)
-    rtol, atol = tol
-    for q in ("dC/da", "delta", "dC/dW", "dC/db"):
-        for l, value in u[q].items():
-            other = v[q][l]
-            if value is None or other is None:
-                if (value is None) != (other is None):
-                    return False
-                continue
-            if not np.allclose(value, other, rtol=rtol, atol=atol):
-                return False
-    return True
-
-
 def fuzz_checkers(seed):
     """{mode: check one more random case → list of problems}, and how the cases are made.
 
-    With oracle.testing.fuzz: case i is ``random_spec(default_rng([seed, i]))`` checked by
-    ``check_spec`` exactly as ``python -m oracle fuzz`` does it (refimpl vs torch on every
-    quantity of every step, plus its directional finite differences), and the same with
-    ``fd=False`` (refimpl vs torch alone). Without it: this file's own small networks,
-    refimpl.backward vs torch_engine.backward.
+    Case i is ``oracle.testing.fuzz.random_spec(default_rng([seed, i]))`` checked by ``check_spec``
+    exactly as ``python -m oracle fuzz`` does it (refimpl vs torch on every quantity of every step,
+    plus its directional finite differences), and the same with ``fd=False`` (refimpl vs torch alone).
     """
     import numpy as np
-    fuzz = _fuzz_module()
-    if fuzz is not None:
-        def checker(fd):
-            i = 0
 
-            def one():
-                nonlocal i
-                rng = np.random.default_rng([seed, i])
-                spec = fuzz.random_spec(rng, label=f"seed {seed}, case {i}")
-                i += 1
-                return spec, fuzz.check_spec(spec, rng=rng, fd=fd)
-            return one
-        return ({"fuzz: refimpl vs torch + finite differences (as `python -m oracle fuzz`)": checker(True),
-                 "fuzz: refimpl vs torch only (check_spec(fd=False))": checker(False)},
-                "oracle.testing.fuzz: random_spec (1–5 layers, widths 1–64 and batch 1–128 log-uniform, "
-                "0–3 steps) and check_spec")
-    import refimpl
-    from oracle.engines import torch_engine
-    from oracle.verdict.engines import ENGINE_ATOL, ENGINE_RTOL
-    rng = np.random.default_rng(seed)
+    from oracle.testing import fuzz
 
-    def one():
-        spec = random_network(rng)
-        ok = check_network(spec, (refimpl, torch_engine), (ENGINE_RTOL, ENGINE_ATOL))
-        return spec, [] if ok else ["refimpl.backward and torch_engine.backward disagree"]
-    return ({"refimpl.backward vs torch_engine.backward": one},
-            "benchmarks/bench.py's own random networks (oracle.testing.fuzz not found): 1–3 layers of 1–6 units, "
-            "batch 1–4")
+    def checker(fd):
+        i = 0
+
+        def one():
+            nonlocal i
+            rng = np.random.default_rng([seed, i])
+            spec = fuzz.random_spec(rng, label=f"seed {seed}, case {i}")
+            i += 1
+            return spec, fuzz.check_spec(spec, rng=rng, fd=fd)
+        return one
+    return ({"fuzz: refimpl vs torch + finite differences (as `python -m oracle fuzz`)": checker(True),
+             "fuzz: refimpl vs torch only (check_spec(fd=False))": checker(False)},
+            "oracle.testing.fuzz: random_spec (1–5 layers, widths 1–64 and batch 1–128 log-uniform, "
+            "0–3 steps) and check_spec")
 
 
 def fuzz_rates(seed, seconds, windows):
@@ -1012,7 +933,8 @@ def main(argv=None):
     lines.append(f"- uptime at the start: `{meta['uptime_start']}`")
     lines.append(f"- uptime at the end: `{meta['uptime_end']}`")
     if meta["busy_processes_start"]:
-        lines.append("- other processes busy at the start: " + "; ".join(f"`{r}`" for r in meta["busy_processes_start"]))
+        busy = meta["busy_processes_start"]
+        lines.append("- other processes busy at the start: " + "; ".join(f"`{r}`" for r in busy))
     for section, text in loads.items():
         lines.append(f"- load during section {section}: {text}")
 

@@ -2,9 +2,16 @@
 
 Importing the plugin (and with it refimpl, the engines and numpy) only in
 ``pytest_configure`` lets pytest-cov start measuring first, so coverage of
-refimpl and oracle counts their module-level code.
+refimpl and oracle counts their module-level code. For the same reason the
+one key set here, :data:`ASSIGNMENT`, lives in this light module; the plugin
+imports it and defines the rest of its ``config.stash`` keys itself.
 """
 from pathlib import Path
+
+import pytest
+
+#: The assignment file loaded from --assignment (an ``oracle.student.assignment.Assignment``).
+ASSIGNMENT = pytest.StashKey()
 
 
 def pytest_addoption(parser):
@@ -37,18 +44,16 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     cases = config.getoption("--cases")
     if config.getoption("--assignment"):
-        import pytest
-
         from oracle.verdict.errors import CaseError
         from oracle.student.assignment import load_assignment
         try:
-            config._backprop_assignment = load_assignment(config.getoption("--assignment"))
+            assignment = load_assignment(config.getoption("--assignment"))
         except CaseError as exc:
             raise pytest.UsageError(str(exc)) from None
-        cases = cases or [str(p) for p in config._backprop_assignment.case_paths()]
+        config.stash[ASSIGNMENT] = assignment
+        cases = cases or [str(p) for p in assignment.case_paths()]
     if cases:
-        from _pytest.config import Config
-        explicit = config.args if config.args_source == Config.ArgsSource.ARGS else []
+        explicit = config.args if config.args_source == pytest.Config.ArgsSource.ARGS else []
         config.args = list(explicit) + [str(Path(c)) for c in cases]
     from oracle import pytest_plugin
 

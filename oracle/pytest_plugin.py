@@ -7,6 +7,11 @@ the document's value and each engine's, with the difference.
 A case file that does not load is one failing test whose message is
 ``file:line:col: problem``. Registered by oracle.pytest_entry (the
 pytest11 entry point) when pytest configures itself.
+
+With ``--impl`` each case file yields :class:`ImplItem` s (the implementation
+under test against the references) instead of :class:`CaseItem` s (the
+document against the engines); the ids are the same. Session state lives in
+``config.stash`` under the keys below.
 """
 from __future__ import annotations
 
@@ -16,10 +21,22 @@ from pathlib import Path
 import pytest
 from tabulate import tabulate
 
+from oracle.pytest_entry import ASSIGNMENT
 from oracle.verdict.cases import CASE_SUFFIXES, load_case
 from oracle.verdict.compare import ERRATUM, MISMATCH, check_case
 from oracle.verdict.engines import default_engines
 from oracle.verdict.errors import CaseError
+
+ENGINES = pytest.StashKey()         # the reference engines, made once per session
+LIMITS = pytest.StashKey()          # the limits on a case file (--max-file-mb, …)
+CHECKS = pytest.StashKey()          # every case's checks, for results.json
+IMPL = pytest.StashKey()            # the implementation under test (--impl), an IsolatedImplementation
+REFS = pytest.StashKey()            # the references it is graded against (oracle.student.grade.References)
+GRADES = pytest.StashKey()          # its grades, one per case file
+FORBIDDEN = pytest.StashKey()       # the messages of its forbidden imports
+RESULT = pytest.StashKey()          # its SubmissionResult, made at session finish
+NAMED = pytest.StashKey()           # the absolute paths named on the command line, when one is a broken link
+SUBSTITUTES = pytest.StashKey()     # the folders collected in place of broken links
 
 
 def pytest_report_header(config):
@@ -39,14 +56,14 @@ def pytest_report_header(config):
 
 
 def _engines(config):
-    if not hasattr(config, "_backprop_engines"):
-        config._backprop_engines = default_engines()
-    return config._backprop_engines
+    if ENGINES not in config.stash:
+        config.stash[ENGINES] = default_engines()
+    return config.stash[ENGINES]
 
 
 def _impl(config):
     """The implementation under test (--impl), started once per session, with shared references."""
-    if not hasattr(config, "_backprop_impl"):
+    if IMPL not in config.stash:
         from oracle.student.cli import Limits
         from oracle.student.grade import References
         from oracle.student.imports import scan
@@ -54,13 +71,12 @@ def _impl(config):
         spec = config.getoption("--impl")
         limits = Limits(config.getoption("--impl-timeout"), config.getoption("--impl-memory"),
                         config.getoption("--isolation"), tuple(config.getoption("--allow-import")))
-        config._backprop_impl = IsolatedImplementation(spec, timeout=limits.timeout, memory_mb=limits.memory_mb,
-                                                       isolation=limits.isolation,
-                                                       allow_imports=limits.allow_imports)
-        config._backprop_forbidden = [f.message() for f in scan(spec, limits.allow_imports)]
-        config._backprop_refs = References(_engines(config))
-        config._backprop_grades = []
-    return config._backprop_impl
+        config.stash[IMPL] = IsolatedImplementation(spec, timeout=limits.timeout, memory_mb=limits.memory_mb,
+                                                    isolation=limits.isolation, allow_imports=limits.allow_imports)
+        config.stash[FORBIDDEN] = [f.message() for f in scan(spec, limits.allow_imports)]
+        config.stash[REFS] = References(_engines(config))
+        config.stash[GRADES] = []
+    return config.stash[IMPL]
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -73,23 +89,22 @@ def pytest_ignore_collect(collection_path, config):
 
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
-    impl = getattr(config, "_backprop_impl", None)
+    impl = config.stash.get(IMPL, None)
     result = None
     if impl is not None:
         impl.close()
         from oracle.student.results import SubmissionResult
-        result = SubmissionResult(impl.name, config._backprop_grades, list(dict.fromkeys(impl.events)),
-                                  impl.mode, config._backprop_forbidden)
-        config._backprop_result = result
+        result = SubmissionResult(impl.name, config.stash[GRADES], list(dict.fromkeys(impl.events)),
+                                  impl.mode, config.stash[FORBIDDEN])
+        config.stash[RESULT] = result
     path = config.getoption("--results-json")
     if path:
         from oracle.student.results import write_results
-        write_results(path, result, getattr(config, "_backprop_checks", None),
-                      getattr(config, "_backprop_assignment", None))
+        write_results(path, result, config.stash.get(CHECKS, None), config.stash.get(ASSIGNMENT, None))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    result = getattr(config, "_backprop_result", None)
+    result = config.stash.get(RESULT, None)
     if result is not None:
         for line in result.forbidden + result.problems:
             terminalreporter.write_line(f"backprop-oracle: {line}", red=True)
@@ -107,10 +122,10 @@ def _named_on_command_line(config, file_path):
 
 
 def _limits(config):
-    if not hasattr(config, "_backprop_limits"):
+    if LIMITS not in config.stash:
         from oracle.verdict.limits import from_options
-        config._backprop_limits = from_options(lambda dest: config.getoption(dest, None))
-    return config._backprop_limits
+        config.stash[LIMITS] = from_options(lambda dest: config.getoption(dest, None))
+    return config.stash[LIMITS]
 
 
 def _is_case_path(config, file_path):
@@ -118,7 +133,7 @@ def _is_case_path(config, file_path):
     if config.getoption("--no-cases") or file_path.suffix not in CASE_SUFFIXES:
         return False
     in_cases = "cases" in file_path.parts[:-1]
-    if in_cases or file_path in getattr(config, "_backprop_named", ()):
+    if in_cases or file_path in config.stash.get(NAMED, ()):
         return True
     try:
         return _named_on_command_line(config, file_path) and "tests" not in file_path.parts
@@ -152,8 +167,8 @@ def pytest_configure(config):
     dangling = [p for p in named if p.suffix in CASE_SUFFIXES and os.path.islink(p) and not os.path.exists(p)]
     if not dangling:
         return
-    config._backprop_named = named
-    config._backprop_substitutes = {p.parent for p in dangling
+    config.stash[NAMED] = named
+    config.stash[SUBSTITUTES] = {p.parent for p in dangling
                                     if not any(n == p.parent or n in p.parent.parents for n in named)}
     config.args = [str(p.parent) if p in dangling else a for p, a in zip(named, config.args)]
 
@@ -169,7 +184,7 @@ def pytest_make_collect_report(collector):
     rep.result = list(rep.result) + _not_regular(collector)
     config = collector.config
     if _restricted(config, collector.path):
-        named = config._backprop_named
+        named = config.stash[NAMED]
         rep.result = [node for node in rep.result
                       if any(n == node.path or node.path in n.parents for n in named)]
     return rep
@@ -178,9 +193,9 @@ def pytest_make_collect_report(collector):
 def _restricted(config, folder):
     """Inside a folder collected in place of a broken link, and not inside a folder named on the command line:
     only what is named (and the folders on the way to it) is collected."""
-    substitutes = getattr(config, "_backprop_substitutes", ())
+    substitutes = config.stash.get(SUBSTITUTES, ())
     return any(folder == s or s in folder.parents for s in substitutes) and not any(
-        (n == folder or n in folder.parents) and n.is_dir() for n in config._backprop_named)
+        (n == folder or n in folder.parents) and n.is_dir() for n in config.stash[NAMED])
 
 
 def _not_regular(collector):
@@ -228,42 +243,55 @@ class CaseFile(pytest.File):
             return
         self.case = case
         self._checks = None
+        self._grade = self._verdicts = None
+        item = CaseItem
         if self.config.getoption("--impl"):
             _impl(self.config)
+            item = ImplItem
         names = [q for q in case.quantities] + [f"formula:{f.name}" for f in case.formulas]
         lines = {x.quantity: x.line for x in case.expect}
         lines.update({f"formula:{f.name}": f.line for f in case.formulas})
         for name in names:
-            yield CaseItem.from_parent(self, name=name, quantity=name, line=lines.get(name, 1))
+            yield item.from_parent(self, name=name, quantity=name, line=lines.get(name, 1))
 
     def checks(self):
         if self._checks is None:
             checks = check_case(self.case, _engines(self.config))
             self._checks = {c.quantity: c for c in checks}
-            if not hasattr(self.config, "_backprop_checks"):
-                self.config._backprop_checks = []
-            self.config._backprop_checks.extend(checks)
+            self.config.stash.setdefault(CHECKS, []).extend(checks)
         return self._checks
 
     def grade(self):
         """The implementation's verdicts on this case (--impl)."""
-        if getattr(self, "_grade", None) is None:
+        if self._grade is None:
             from oracle.student.grade import grade_case
             impl = _impl(self.config)
-            self._grade = grade_case(self.case, impl, self.config._backprop_refs)
+            self._grade = grade_case(self.case, impl, self.config.stash[REFS])
             self._verdicts = {v.quantity: v for v in self._grade.verdicts}
-            self.config._backprop_grades.append(self._grade)
+            self.config.stash[GRADES].append(self._grade)
         return self._grade
 
+    def verdict(self, quantity):
+        """The implementation's verdict on one quantity, or None for a formula or derived value (--impl)."""
+        self.grade()
+        return self._verdicts.get(quantity)
 
-class CaseItem(pytest.Item):
+
+class _QuantityItem(pytest.Item):
+    """One quantity (or printed formula) of a case file."""
+
     def __init__(self, *, quantity, line, **kwargs):
         super().__init__(**kwargs)
         self.quantity, self.line = quantity, line
 
+    def reportinfo(self):
+        return self.path, self.line - 1, f"{self.path.name}::{self.quantity}"
+
+
+class CaseItem(_QuantityItem):
+    """The document's value of a quantity against the engines'."""
+
     def runtest(self):
-        if self.config.getoption("--impl"):
-            return self._run_impl()
         check = self.parent.checks().get(self.quantity)
         if check is None:
             pytest.skip("no engine provides this quantity")
@@ -273,10 +301,19 @@ class CaseItem(pytest.Item):
         if check.status == MISMATCH:
             raise CaseFailure(check)
 
-    def _run_impl(self):
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, CaseFailure):
+            return failure_table(excinfo.value.check)
+        return super().repr_failure(excinfo)
+
+
+class ImplItem(_QuantityItem):
+    """The implementation under test (--impl) on a quantity, against the references."""
+
+    def runtest(self):
         from oracle.student.grade import DOWNSTREAM, NOT_IMPLEMENTED, PASS
         grade = self.parent.grade()
-        verdict = self.parent._verdicts.get(self.quantity)
+        verdict = self.parent.verdict(self.quantity)
         if verdict is None:
             pytest.skip("a printed formula or derived value: it judges the document, not the implementation")
         if verdict.status == NOT_IMPLEMENTED:
@@ -288,15 +325,10 @@ class CaseItem(pytest.Item):
             raise ImplFailure(grade, verdict)
 
     def repr_failure(self, excinfo):
-        if isinstance(excinfo.value, CaseFailure):
-            return failure_table(excinfo.value.check)
         if isinstance(excinfo.value, ImplFailure):
             from oracle.student.results import verdict_text
             return verdict_text(excinfo.value.grade, excinfo.value.verdict)
         return super().repr_failure(excinfo)
-
-    def reportinfo(self):
-        return self.path, self.line - 1, f"{self.path.name}::{self.quantity}"
 
 
 class CaseErrorItem(pytest.Item):

@@ -27,6 +27,15 @@ from .jacobian import jacobian
 from .network import backward, forward, train_step, update
 
 name = "numpy"
+complete = True             # a reference engine: gives every quantity of the interface
+tolerance = (1e-10, 1e-12)   # (rtol, atol): float64 throughout, agreement with an exact computation
+
+# The registries, the one source of the names and defaults (the case loader, the JSON Schema and the
+# torch oracle are tested equal to them: tests/test_rules_once.py)
+ACTIVATIONS = tuple(_activations.ACTIVATIONS)          # activation names
+LOSSES = tuple(_losses.LOSSES)                         # loss names
+DEFAULT_PARAM = {n: cls.default_param for n, cls in _activations.ACTIVATIONS.items()
+                 if cls.default_param is not None}     # leaky_relu's α, prelu's α, swish's β
 
 
 def activation(name, z, param=None, axis=0):

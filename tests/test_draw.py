@@ -64,7 +64,7 @@ def spy_labels(monkeypatch):
     def spy(items, *args, **kwargs):
         real(items, *args, **kwargs)
         placed.append(items)
-    monkeypatch.setattr(draw_mod, "_place_edge_labels", spy)
+    monkeypatch.setattr(draw_mod.network, "_place_edge_labels", spy)     # where _network_figure looks it up
     return placed
 
 

@@ -170,7 +170,7 @@ def test_progress_bar_only_on_a_terminal():
 
 def test_training_without_torch_loaded_leaves_threads_alone(monkeypatch):
     monkeypatch.delitem(sys.modules, "torch")
-    with train_mod._one_torch_thread():
+    with train_mod._one_thread(object()):        # an engine without threads (torch not loaded)
         assert "torch" not in sys.modules          # not imported just to set its threads
     assert "torch" not in sys.modules
 

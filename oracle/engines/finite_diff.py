@@ -30,6 +30,28 @@ class NotDifferentiable(NotImplementedError):
     """The function has a kink at the point (e.g. ReLU at 0): central differences say nothing there."""
 
 
+def kink(f_minus, f0, f_plus, h, resolution=None):
+    """Whether the one-sided slopes (f0 − f(−h))/h and (f(+h) − f0)/h disagree: no derivative there,
+    central differences say nothing. The one kink rule of every finite difference; "disagree" is
+    by more than ``resolution``, by default KINK·max(1, |slopes|) (the engine's). A caller that
+    compares the difference to a tighter tolerance passes that tolerance: a jump in the slope it
+    could resolve is a kink to it."""
+    right, left = (f_plus - f0) / h, (f0 - f_minus) / h
+    if resolution is None:
+        resolution = KINK * max(1.0, abs(right), abs(left))
+    return abs(right - left) > resolution
+
+
+def directional(fun, h, f0=None, resolution=None):
+    """(fun(h) − fun(−h))/2h and fun(0) (``f0``, if already known); None for the difference where
+    the cost is not finite at 0, ±h (off the loss's domain) or has a kink there (``kink``)."""
+    f0 = fun(0.0) if f0 is None else f0
+    fp, fm = fun(h), fun(-h)
+    if not (np.isfinite(f0) and np.isfinite(fp) and np.isfinite(fm)) or kink(fm, f0, fp, h, resolution):
+        return None, f0
+    return (fp - fm) / (2.0 * h), f0
+
+
 def _central(fun, theta):
     """∂fun/∂θ for every entry of the array θ (fun takes a perturbed copy of θ).
 
@@ -48,8 +70,8 @@ def _central(fun, theta):
         f_plus, f_minus = fun(plus), fun(minus)
         if not (np.isfinite(f_plus) and np.isfinite(f_minus)):
             raise NotDifferentiable(f"no central difference at {theta[idx]!r}: the cost is not finite at θ ± {h:g}")
-        right, left = (f_plus - f0) / h, (f0 - f_minus) / h
-        if abs(right - left) > KINK * max(1.0, abs(right), abs(left)):
+        if kink(f_minus, f0, f_plus, h):
+            right, left = (f_plus - f0) / h, (f0 - f_minus) / h
             raise NotDifferentiable(f"no derivative at {theta[idx]!r}: one-sided slopes {left:.6g} and {right:.6g}")
         grad[idx] = (f_plus - f_minus) / (2.0 * h)
     return grad
@@ -59,6 +81,9 @@ class FiniteDifferences:
     """An engine with refimpl's interface whose derivatives are central differences of ``values``."""
 
     name = "fd"
+    tolerance = (FD_RTOL, FD_ATOL)                 # (rtol, atol) for a cost of order 1
+    complete = True                                # a reference engine, except for ...
+    not_provided = ("z", "a", "C", "values")       # values only through self.values: no derivatives
 
     def tolerance_for(self, cost):
         """(rtol, atol) for a case whose cost is ``cost``: the rounding error ε|C|/h grows with |C|."""
@@ -103,6 +128,11 @@ class FiniteDifferences:
         # ∂C_n/∂a: derivative of the summed cost Σ_n C_n (examples are independent)
         y = np.asarray(y, dtype=np.float64)
         return _central(lambda t: self.values.loss(name, t, y, factor, "sum", axis), np.asarray(a, dtype=np.float64))
+
+    def cost(self, W, b, f, x, y, loss, convention, reduction, offsets=None):
+        """The cost from ``self.values`` alone, optionally with z^l (offsets[('z', l)]) or a^l
+        (offsets[('a', l)]) shifted: the function every derivative of this engine differences."""
+        return self._cost(W, b, f, x, y, loss, convention, reduction, offsets)
 
     def _cost(self, W, b, f, x, y, loss, convention, reduction, offsets=None, at=None):
         """The cost, optionally with z^l (offsets[('z', l)]) or a^l (offsets[('a', l)]) shifted."""

@@ -14,7 +14,15 @@ import torch
 import torch.nn.functional as F
 
 name = "torch"
+complete = True             # a reference engine: gives every quantity of the interface
 DTYPE = torch.float64
+tolerance = (1e-10, 1e-12)   # (rtol, atol): float64 autograd, agreement with an exact computation
+# the parameters an activation takes when a case gives none (equal to refimpl.DEFAULT_PARAM, which
+# this module does not import: tests/test_rules_once.py)
+DEFAULT_PARAM = {"leaky_relu": 0.01, "prelu": 0.25, "swish": 1.0}
+ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "swish", "softmax", "log_softmax")
+LOSSES = ("squared_error", "mse", "mae", "binary_cross_entropy", "cross_entropy")   # the names _f and
+# _per_example know, as refimpl's registries list them
 
 
 def threads(n):
@@ -46,13 +54,14 @@ def _f(name, z, param, axis):
         return torch.tanh(z)
     if name == "relu":
         return torch.relu(z)
+    if param is None:
+        param = DEFAULT_PARAM.get(name)
     if name == "leaky_relu":
-        return F.leaky_relu(z, 0.01 if param is None else param)
+        return F.leaky_relu(z, param)
     if name == "prelu":
-        return F.prelu(z, torch.tensor([0.25 if param is None else param], dtype=z.dtype))
+        return F.prelu(z, torch.tensor([param], dtype=z.dtype))
     if name == "swish":
-        beta = 1.0 if param is None else param
-        return z * torch.sigmoid(beta * z)
+        return z * torch.sigmoid(param * z)
     if name == "softmax":
         return torch.softmax(z, dim=axis)
     if name == "log_softmax":

@@ -25,7 +25,8 @@ report machinery — so that hundreds run per second:
   direction of z^l, ∂C/∂a^l along a random direction of a^l.
   |fd − ∇C·v| ≤ FD_RTOL·Σ|∇C_i v_i| + FD_ATOL·(1 + |C|), plus the truncation
   error h²|C‴|/6 estimated from two more values where that fails. Where a kink
-  (relu, leaky_relu, prelu, mae) lies within ±h, or the cost is not finite
+  (relu, leaky_relu, prelu, mae) lies within ±h (the one-sided slopes disagree: the
+  finite-difference engine's own rule, finite_diff.kink), or the cost is not finite
   there, or binary cross-entropy is computed from a saturated a (see
   ``_fd_conditioned``), the check declines, as the finite-difference engine does.
 
@@ -52,9 +53,8 @@ from pathlib import Path
 import numpy as np
 
 import refimpl
-from oracle.engines.finite_diff import FD_ATOL, FD_RTOL, STEP
-
-from oracle.verdict.engines import ENGINE_ATOL, ENGINE_RTOL
+from oracle.engines.finite_diff import FD_ATOL, FD_RTOL, STEP, FiniteDifferences, directional
+from oracle.verdict.engines import agree, tolerance
 
 HIDDEN = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "swish")
 OUTPUT_ONLY = ("softmax", "log_softmax")
@@ -349,16 +349,17 @@ def _fmt(v):
 
 
 class _Comparison:
-    """Engine vs engine: |u − v| ≤ 1e-10·max(|u|, |v|) + 1e-12 elementwise, finite, same shape
-    (singleton axes aside, as the report compares shapes).
+    """Engine vs engine: ``agree`` (oracle.verdict.engines) elementwise to the larger of the two engines'
+    tolerances (float64: 1e-10 relative, 1e-12 absolute), finite, same shape (singleton axes aside,
+    as the report compares shapes).
 
     Pairs are collected with ``add`` and checked together in ``flush`` (one vectorised test for
     all of them: the common case is that everything agrees); only when something disagrees is
     each quantity looked at on its own, to name it.
     """
 
-    def __init__(self, problems, names):
-        self.problems, self.names = problems, names
+    def __init__(self, problems, names, tols):
+        self.problems, self.names, self.tols = problems, names, tols
         self.pending = []
 
     def add(self, quantity, u, v):
@@ -373,11 +374,8 @@ class _Comparison:
             return
         self.pending.append((quantity, u.reshape(-1), v.reshape(-1)))
 
-    @staticmethod
-    def _bad(u, v):
-        with np.errstate(invalid="ignore", over="ignore"):
-            return ~(np.abs(u - v) <= ENGINE_RTOL * np.maximum(np.abs(u), np.abs(v)) + ENGINE_ATOL) \
-                | ~np.isfinite(u) | ~np.isfinite(v)
+    def _bad(self, u, v):
+        return ~agree(u, v, *self.tols)     # the report's engine-vs-engine rule (oracle.verdict.engines)
 
     def flush(self):
         pending, self.pending = self.pending, []
@@ -408,71 +406,28 @@ def _call(problems, engine, what, fn, *args):
         return None
 
 
-class _FD:
-    """Directional central differences of refimpl's cost (its values only, no derivative).
-
-    The cost is computed as the finite-difference engine computes it (FiniteDifferences._cost:
-    refimpl's ``activation`` layer by layer, then its ``loss``), and beside it the sign of every
-    z of a kinked activation (relu, leaky_relu, prelu) and of a − y for mae: where a sign
-    changes within [θ − h, θ + h] the cost has a kink there, and the difference says nothing
-    about the derivative (the engine declines there; so does this check).
-    """
+class _Cost:
+    """The cost of a spec as the finite-difference engine computes it (FiniteDifferences.cost: refimpl's
+    ``activation`` layer by layer, then its ``loss``; values only, no derivative)."""
 
     def __init__(self, spec, values=refimpl):
-        self.spec = spec
-        self.values = values
-        self.kinked = {l for l, (name, _) in spec.f.items() if name in KINKED}
+        self.spec, self.engine = spec, FiniteDifferences(values)
 
-    def cost(self, W, b, reduction=None, offsets=None):
+    def __call__(self, W, b, reduction=None, offsets=None):
+        s = self.spec
         with np.errstate(all="ignore"):      # a step out of the domain (log of a negative) is declined
-            return self._cost(W, b, reduction, offsets)
+            return float(self.engine.cost(W, b, s.f, s.x, s.y, s.loss, s.convention, reduction or s.loss[2],
+                                          offsets))
 
-    def _cost(self, W, b, reduction, offsets):
-        s, values = self.spec, self.values
-        axis = 0 if s.convention == "column" else 1
-        offsets = offsets or {}
-        a, signs = s.x, []
-        for l in sorted(W):
-            if s.convention == "column":
-                z = W[l] @ a + (0.0 if b[l] is None else b[l].reshape(-1, 1))
-            else:
-                z = a @ W[l] + (0.0 if b[l] is None else b[l].reshape(1, -1))
-            if ("z", l) in offsets:
-                z = z + offsets[("z", l)]
-            if l in self.kinked:
-                signs.append(np.sign(z))
-            a = values.activation(s.f[l][0], z, s.f[l][1], axis)
-            if ("a", l) in offsets:
-                a = a + offsets[("a", l)]
-        name, factor, red = s.loss
-        if name == "mae":
-            signs.append(np.sign(a - s.y))
-        return values.loss(name, a, s.y, factor, reduction or red, axis), signs
 
-    @staticmethod
-    def directional(fun, h, base=None):
-        """(fun(h) − fun(−h))/2h and fun(0) (``base``, if already known); None for the difference
-        where a kink lies in [−h, h] or the cost is not finite there (out of the loss's domain)."""
-        (f0, s0), (fp, sp), (fm, sm) = base or fun(0.0), fun(h), fun(-h)
-        if any(not (np.array_equal(u, v) and np.array_equal(u, w)) for u, v, w in zip(s0, sp, sm)):
-            return None, f0
-        if not (math.isfinite(f0) and math.isfinite(fp) and math.isfinite(fm)):
-            return None, f0
-        return (fp - fm) / (2.0 * h), f0
-
-    @staticmethod
-    def truncation(fun, h):
-        """The truncation error h²|C‴|/6 of the central difference, with C‴ estimated by the third
-        difference (C(2h) − 2C(h) + 2C(−h) − C(−2h))/2h³, and Richardson's extrapolation
-        (4·D(h) − D(2h))/3 of the difference (error O(h⁴)); None at a kink or off the domain."""
-        values = [fun(t * h) for t in (2.0, 1.0, -1.0, -2.0)]
-        signs = [s for _, s in values]
-        if any(not all(np.array_equal(u, s[i]) for s in signs) for i, u in enumerate(signs[0])):
-            return None
-        f2p, fp, fm, f2m = (c for c, _ in values)
-        t = abs(f2p - 2.0 * fp + 2.0 * fm - f2m) / (12.0 * h)
-        richardson = (4.0 * (fp - fm) / (2.0 * h) - (f2p - f2m) / (4.0 * h)) / 3.0
-        return (t, richardson) if math.isfinite(t) and math.isfinite(richardson) else None
+def _truncation(fun, h):
+    """The truncation error h²|C‴|/6 of the central difference, with C‴ estimated by the third
+    difference (C(2h) − 2C(h) + 2C(−h) − C(−2h))/2h³, and Richardson's extrapolation
+    (4·D(h) − D(2h))/3 of the difference (error O(h⁴)); None off the domain."""
+    f2p, fp, fm, f2m = (fun(t * h) for t in (2.0, 1.0, -1.0, -2.0))
+    t = abs(f2p - 2.0 * fp + 2.0 * fm - f2m) / (12.0 * h)
+    richardson = (4.0 * (fp - fm) / (2.0 * h) - (f2p - f2m) / (4.0 * h)) / 3.0
+    return (t, richardson) if math.isfinite(t) and math.isfinite(richardson) else None
 
 
 EXTRA_FD = ("coordinate", "delta", "dC/da")
@@ -499,7 +454,7 @@ def _fd_checks(problems, spec, W, b, grads, rng, at):
     of z^l, ∂C/∂a^l along a random direction of a^l (l random; per-example quantities are the
     derivatives of Σ_n C_n, as in the finite-difference engine).
     """
-    fd = _FD(spec)
+    cost = _Cost(spec)
     W = {l: np.asarray(w, dtype=float) for l, w in W.items()}
     b = {l: None if v is None else np.asarray(v, dtype=float) for l, v in b.items()}
     layers = sorted(W)
@@ -513,29 +468,31 @@ def _fd_checks(problems, spec, W, b, grads, rng, at):
     theta = np.concatenate([params[k].reshape(-1) for k in keys])
     g = np.concatenate([np.asarray(gvals[k], dtype=float).reshape(-1) for k in keys])
     sizes = np.cumsum([0] + [params[k].size for k in keys])
-    base = {}                      # the unperturbed cost (and its kink signs), per reduction
+    base = {}                      # the unperturbed cost, per reduction
 
     def at_theta(t):
         Wt, bt = dict(W), dict(b)
         for (kind, l), lo, hi in zip(keys, sizes[:-1], sizes[1:]):
             (Wt if kind == "W" else bt)[l] = t[lo:hi].reshape(params[(kind, l)].shape)
-        return fd.cost(Wt, bt)
+        return cost(Wt, bt)
 
     def check(what, h, expected_terms, fun, reduction):
         if reduction not in base:
             base[reduction] = fun(0.0)
-        value, c0 = fd.directional(fun, h, base[reduction])
-        if value is None:
-            return                      # a kink or the edge of the domain: no derivative to compare
+        c0 = base[reduction]
         expected = float(np.sum(expected_terms))
         # the documented error of the difference: FD_RTOL relative (to the terms of ∇C·v) and the
         # rounding error ε|C|/h, within FD_ATOL·(1 + |C|) ...
-        tol = FD_RTOL * float(np.sum(np.abs(expected_terms))) + FD_ATOL * (1.0 + abs(c0))
+        tol = FD_RTOL * float(np.sum(np.abs(expected_terms))) + FD_ATOL * (1.0 + abs(c0)) \
+            if math.isfinite(c0) else math.inf
+        value, _ = directional(fun, h, c0, resolution=tol)
+        if value is None:
+            return                      # a kink or the edge of the domain: no derivative to compare
         if abs(value - expected) <= tol:
             return
         # ... plus, where C is strongly curved (a near 0 inside a log), the truncation error
         # h²|C‴|/6 itself, estimated from two more values (only when the first comparison fails)
-        trunc = fd.truncation(fun, h)
+        trunc = _truncation(fun, h)
         if trunc is None or abs(value - expected) <= tol + 2.0 * trunc[0] or \
                 abs(trunc[1] - expected) <= tol + 2.0 * trunc[0]:
             return
@@ -569,7 +526,7 @@ def _fd_checks(problems, spec, W, b, grads, rng, at):
     V = rng.normal(size=per_example.shape)
     V /= np.linalg.norm(V)
     check(f"{extra}[{l}]·V (random direction of {name}[{l}])", STEP, per_example * V,
-          lambda s: fd.cost(W, b, reduction="sum", offsets={(name, l): s * V}), "sum")
+          lambda s: cost(W, b, reduction="sum", offsets={(name, l): s * V}), "sum")
 
 
 def check_spec(spec, reference=None, oracle=None, fd=True, rng=None):
@@ -615,7 +572,7 @@ def check_spec_steps(spec, reference=None, oracle=None, fd=True, rng=None):
     axis = 0 if conv == "column" else 1
     L = max(s.W)
     problems = []
-    cmp = _Comparison(problems, names)
+    cmp = _Comparison(problems, names, (tolerance(ref), tolerance(orc)))
     Wr, br = s.W, s.b
     Wo, bo = s.W, s.b
     for t in range(1, max(s.steps, 1) + 1):

@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from oracle.authoring.draw import _check_path            # .png or .svg, as for every figure
+from oracle.authoring.draw import ENGINE_LABELS, _check_path   # labels as in the history figure; .png or .svg
 
 SIZES = (64, 32, 10)
 ACTIVATIONS = {1: ("tanh", None), 2: ("softmax", None)}
@@ -51,7 +51,6 @@ TEST_SIZE = 0.2
 RTOL = 1e-9          # loss histories of two float64 engines: relative agreement at every step
 MIN_ACCURACY = 0.95  # test accuracy each engine must reach
 
-ENGINE_LABELS = {"numpy": "numpy (refimpl)", "torch": "torch (autograd oracle)"}
 MISSING_SKLEARN = "the train command needs scikit-learn (its bundled digits data): pip install 'backprop-oracle[data]'"
 MISSING_MATPLOTLIB = "plotting needs matplotlib: pip install 'backprop-oracle[figures]'"
 
@@ -118,24 +117,24 @@ def batches(n, batch, steps, seed=SEED):
 # ---------------------------------------------------------------- training
 
 @contextlib.contextmanager
-def _one_torch_thread():
-    """torch's intra-op threads off while training (restored afterwards), if torch is loaded.
+def _one_thread(engine):
+    """The engine's intra-op threads set to one while training (restored afterwards), if the engine
+    has threads (``engine.threads(n)`` sets n and returns the previous count, as torch_engine does).
 
     The arrays are tiny (at most 64 × 32): a second thread gains nothing, and when the cores are
     busy with other work the threads' synchronisation costs milliseconds per operation (measured
     on 2 busy cores: 1,000 torch steps in 13 s with 2 threads, 0.9 s with 1). The values are the
     same either way.
     """
-    torch = sys.modules.get("torch")
-    if torch is None:
+    threads = getattr(engine, "threads", None)
+    if threads is None:
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    before = threads(1)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        threads(before)
 
 
 def batch_loss(engine, W, b, x, y, f=None, loss=LOSS):
@@ -161,7 +160,7 @@ def train(engine, W0, b0, data, steps=STEPS, batch=BATCH, eta=ETA, seed=SEED, pr
     b = {l: None if v is None else np.array(v, dtype=np.float64) for l, v in b0.items()}
     losses = np.empty(steps)
     start = time.perf_counter()
-    with _one_torch_thread():
+    with _one_thread(engine):
         for t, idx in enumerate(batches(len(data.x_train), batch, steps, seed)):
             x, y = data.x_train[idx], data.y_train[idx]
             losses[t] = batch_loss(engine, W, b, x, y, f, loss)
@@ -177,7 +176,7 @@ def accuracy(engine, W, b, x, y, f=None):
     f = f or ACTIVATIONS
     y = np.asarray(y)
     labels = y.argmax(axis=1) if y.ndim == 2 else y
-    with _one_torch_thread():
+    with _one_thread(engine):
         _, a = engine.forward(W, b, f, np.asarray(x, dtype=np.float64).T, convention=CONVENTION)
     return float(np.mean(np.argmax(a[max(W)], axis=0) == labels))
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+import refimpl
 from oracle.verdict import expr as expr_lang
 from oracle.verdict.errors import CaseError, suggest
 from oracle.verdict.limits import DEFAULT, hint
@@ -23,8 +24,8 @@ from oracle.verdict.yamlsafe import Number, load
 
 KINDS = ("activation", "loss", "network", "graph", "jacobian")
 CONVENTIONS = ("column", "row")
-ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "swish", "softmax", "log_softmax")
-LOSSES = ("squared_error", "mse", "mae", "binary_cross_entropy", "cross_entropy")
+ACTIVATIONS = refimpl.ACTIVATIONS     # the names are refimpl's registries' (one source)
+LOSSES = refimpl.LOSSES
 REDUCTIONS = ("sum", "mean")
 
 COMMON_FIELDS = {"title", "source", "kind", "convention", "precision", "note", "define", "expect", "formulas"}

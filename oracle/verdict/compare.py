@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from oracle.verdict.engines import FLOAT32_TOL, tolerance
+from oracle.verdict.engines import FLOAT32_TOL, agree, tolerance
 from oracle.verdict.run import Missing, compute
 
 MATCH, ERRATUM, MISMATCH = "match", "erratum", "mismatch"
@@ -75,8 +75,7 @@ def doc_tolerance(value, decimals, allowance=0.0, exact=False):
 
 
 def _agree(u, v, tol_u, tol_v):
-    rtol, atol = max(tol_u[0], tol_v[0]), max(tol_u[1], tol_v[1])
-    return abs(u - v) <= rtol * max(abs(u), abs(v)) + atol
+    return bool(agree(u, v, tol_u, tol_v))        # the one agreement rule (oracle.verdict.engines)
 
 
 def _flat(value, size):

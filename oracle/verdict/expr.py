@@ -36,6 +36,8 @@ import re
 
 import numpy as np
 
+import refimpl
+
 MAX_LENGTH = 1000       # characters of one expression
 MAX_DEPTH = 50          # levels of nesting (see the module docstring)
 
@@ -360,14 +362,19 @@ def _mean(u):
     return np.mean(u)
 
 
+_DEFAULT = refimpl.DEFAULT_PARAM
+
 _CALL = {
     "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "sum": np.sum, "mean": _mean,
     "T": lambda u: np.transpose(u), "identity": lambda u: u, "sigmoid": _sig,
     "dsigmoid": lambda u: _sig(u) * (1 - _sig(u)), "tanh": np.tanh,
     "dtanh": lambda u: 1 - np.tanh(u) ** 2, "relu": lambda u: np.maximum(u, 0.0),
     "drelu": lambda u: (np.asarray(u) > 0).astype(float),
-    "leaky_relu": lambda u: np.where(u > 0, u, 0.01 * u), "prelu": lambda u: np.where(u > 0, u, 0.25 * u),
-    "swish": lambda u: u * _sig(u), "softmax": lambda u: np.exp(u - np.max(u)) / np.sum(np.exp(u - np.max(u))),
+    # α (β for swish): the case's own as a second argument, e.g. leaky_relu(z1, 0.1); else refimpl's default
+    "leaky_relu": lambda u, alpha=_DEFAULT["leaky_relu"]: np.where(u > 0, u, alpha * u),
+    "prelu": lambda u, alpha=_DEFAULT["prelu"]: np.where(u > 0, u, alpha * u),
+    "swish": lambda u, beta=_DEFAULT["swish"]: u * _sig(beta * u),
+    "softmax": lambda u: np.exp(u - np.max(u)) / np.sum(np.exp(u - np.max(u))),
     "outer": np.outer,
 }
 _BIN = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,

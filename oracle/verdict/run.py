@@ -41,6 +41,14 @@ def _call(engine, function, *args):
         return Missing(f"{function} raised {type(exc).__name__}: {exc}", failed=True)
 
 
+def provides(engine, quantity):
+    """Whether ``engine`` is expected to give ``quantity`` ("z", "a", "C", "delta", …): a reference
+    engine (``complete = True``: refimpl, torch, finite differences) gives every quantity except those
+    it lists in ``not_provided`` (finite differences: z, a, C and a graph's values); an implementation
+    under test only what it returns."""
+    return bool(getattr(engine, "complete", False)) and quantity not in getattr(engine, "not_provided", ())
+
+
 def _take(result, what, *keys, layer=None):
     """result[keys...][layer] as a float array, or Missing(failed) saying what was wrong with the answer.
 
@@ -102,7 +110,9 @@ def _network(case, engine, out):
                 if key == "dC/db" and b[l] is None:
                     continue
                 if isinstance(bwd, dict) and key not in bwd:
-                    out[f"{key}[{l}]{at}"] = Missing(f"backward gives no {key}")
+                    # an engine gives every quantity of its backward pass, or says which it does not
+                    # (``provides``): a reference engine that drops one is a mismatch, never silence
+                    out[f"{key}[{l}]{at}"] = Missing(f"backward gives no {key}", failed=provides(engine, key))
                 else:
                     out[f"{key}[{l}]{at}"] = _take(bwd, "backward", key, layer=l)
         if t > g["steps"]:
@@ -141,7 +151,8 @@ def _graph(case, engine, out):
     values = None if isinstance(res, Missing) else res[0]
     for name in names:
         out[name] = res if isinstance(res, Missing) else (
-            Missing("values not provided") if values is None else _take(values, "graph", name))
+            Missing("values not provided", failed=provides(engine, "values")) if values is None
+            else _take(values, "graph", name))
         out[f"d{f}/d{name}"] = _take(res, "graph", 1, name)
     for offsets in g["perturbations"]:
         label = perturbation_label(offsets)
@@ -149,7 +160,8 @@ def _graph(case, engine, out):
         pvalues = None if isinstance(pres, Missing) else pres[0]
         for name in names:
             out[f"{name}({label})"] = pres if isinstance(pres, Missing) else (
-                Missing("values not provided") if pvalues is None else _take(pvalues, "graph", name))
+                Missing("values not provided", failed=provides(engine, "values")) if pvalues is None
+                else _take(pvalues, "graph", name))
         new, old = out[f"{f}({label})"], out[f]
         out[f"Δ{f}({label})"] = new if isinstance(new, Missing) else old if isinstance(old, Missing) else new - old
 
