@@ -8,6 +8,7 @@
 It is patched in and out of refimpl, and both versions are timed in interleaved blocks on
 the configurations of bench.py's step section, each checked to give the same parameters.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,8 @@ def main():
     opts = p.parse_args()
     from tabulate import tabulate
     from threadpoolctl import threadpool_limits
-    limits = threadpool_limits(opts.threads, user_api="blas")   # noqa: F841 (kept for the run)
+
+    limits = threadpool_limits(opts.threads, user_api="blas")  # noqa: F841 (kept for the run)
     rows = []
     for sizes in bench.NETS:
         for dtype in bench.DTYPES:
@@ -65,6 +67,7 @@ def main():
 
                 def step():
                     return refimpl.train_step(W, b, f, x, y, bench.LOSS, bench.ETA)
+
                 use(OLD)
                 before = step()
                 use(NEW)
@@ -73,15 +76,30 @@ def main():
                 k = bench.calibrate(step, 0.05)
                 samples = {"before": [], "after": []}
                 for r in range(opts.rounds):
-                    for name in (("before", "after") if r % 2 == 0 else ("after", "before")):
+                    for name in ("before", "after") if r % 2 == 0 else ("after", "before"):
                         use(OLD if name == "before" else NEW)
                         samples[name].append(bench.timed_block(step, k)[0])
                 use(NEW)
                 t0, t1 = statistics.median(samples["before"]), statistics.median(samples["after"])
-                rows.append(["-".join(map(str, sizes)), dtype, N, bench.fmt_spread(samples["before"]),
-                             bench.fmt_spread(samples["after"]), f"{t0 / t1:.2f}×", f"{diff:.0e}"])
-    print(tabulate(rows, headers=["network", "dtype", "batch", "before", "after", "speed-up",
-                                  "largest |ΔW_new|"], tablefmt="github", disable_numparse=True))
+                rows.append(
+                    [
+                        "-".join(map(str, sizes)),
+                        dtype,
+                        N,
+                        bench.fmt_spread(samples["before"]),
+                        bench.fmt_spread(samples["after"]),
+                        f"{t0 / t1:.2f}×",
+                        f"{diff:.0e}",
+                    ]
+                )
+    print(
+        tabulate(
+            rows,
+            headers=["network", "dtype", "batch", "before", "after", "speed-up", "largest |ΔW_new|"],
+            tablefmt="github",
+            disable_numparse=True,
+        )
+    )
 
 
 if __name__ == "__main__":

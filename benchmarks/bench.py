@@ -37,6 +37,7 @@ OpenBLAS builds need them) and slow a current NumPy: the workers run with both r
 their environment (this command only; --keep-openblas-env keeps them), and the BLAS kernel
 they then use is read with threadpoolctl and printed. Tests and CI never change them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,17 +59,18 @@ OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 NETS = ((784, 256, 10), (784, 1024, 1024, 10))
 BATCHES = (1, 32, 256)
 DTYPES = ("float32", "float64")
-LOSS = ("cross_entropy", 1.0, "mean")      # softmax output + cross-entropy, mean over the batch
+LOSS = ("cross_entropy", 1.0, "mean")  # softmax output + cross-entropy, mean over the batch
 ETA = 0.1
 
-TARGET_TORCH = 1.2        # refimpl within 1.2× of torch at batch ≥ 32
-TARGET_MATMUL = 1.3       # refimpl within 1.3× of its own matrix products
+TARGET_TORCH = 1.2  # refimpl within 1.2× of torch at batch ≥ 32
+TARGET_MATMUL = 1.3  # refimpl within 1.3× of its own matrix products
 TARGET_REPORT_WORK = 1.0  # seconds
-TARGET_FUZZ = 200.0       # cases per second on one core
+TARGET_FUZZ = 200.0  # cases per second on one core
 
 
 # ---------------------------------------------------------------------------------------------
 # statistics and formatting
+
 
 def summary(samples):
     """(median, q1, q3, min, max) of a list of numbers."""
@@ -88,7 +90,7 @@ def fmt_time(seconds):
     return str(seconds)
 
 
-NOISY = 0.25      # an IQR wider than this share of the median marks a figure as noisy (†)
+NOISY = 0.25  # an IQR wider than this share of the median marks a figure as noisy (†)
 
 
 def noisy(samples):
@@ -109,6 +111,7 @@ def fmt_ratio(samples):
 
 # ---------------------------------------------------------------------------------------------
 # the machine and its load
+
 
 def clean_env(keep_openblas=False):
     env = dict(os.environ)
@@ -175,15 +178,18 @@ class LoadMeter:
         return False
 
     def describe(self):
-        return (f"{self.wall:.0f} s; load average {self.load0} → {self.load1}; other processes used "
-                f"{self.others:.2f} of {os.cpu_count()} cores on average, this benchmark {self.own:.2f}")
+        return (
+            f"{self.wall:.0f} s; load average {self.load0} → {self.load1}; other processes used "
+            f"{self.others:.2f} of {os.cpu_count()} cores on average, this benchmark {self.own:.2f}"
+        )
 
 
 def busy_processes(limit=5):
     """The processes (not this benchmark) using the most CPU right now, as ps shows them."""
     try:
-        out = subprocess.run(["ps", "-eo", "pid,ppid,pcpu,etime,args", "--sort=-pcpu"],
-                             capture_output=True, text=True, check=True).stdout.splitlines()
+        out = subprocess.run(
+            ["ps", "-eo", "pid,ppid,pcpu,etime,args", "--sort=-pcpu"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
     except (OSError, subprocess.CalledProcessError):
         return []
     me = os.getpid()
@@ -201,19 +207,23 @@ def busy_processes(limit=5):
 # ---------------------------------------------------------------------------------------------
 # inputs (identical in every worker: seeded from the configuration, cast to the dtype last)
 
+
 def make_inputs(sizes, N, dtype, seed):
     import numpy as np
+
     rng = np.random.default_rng([seed, N, *sizes])
     L = len(sizes) - 1
-    W = {l: (rng.standard_normal((sizes[l], sizes[l - 1])) / math.sqrt(sizes[l - 1])).astype(dtype)
-         for l in range(1, L + 1)}
+    W = {
+        l: (rng.standard_normal((sizes[l], sizes[l - 1])) / math.sqrt(sizes[l - 1])).astype(dtype)
+        for l in range(1, L + 1)
+    }
     b = {l: (0.1 * rng.standard_normal(sizes[l])).astype(dtype) for l in range(1, L + 1)}
     f = {l: ("sigmoid", None) for l in range(1, L)}
     f[L] = ("softmax", None)
-    x = rng.random((sizes[0], N)).astype(dtype)              # pixels in [0, 1), one example per column
+    x = rng.random((sizes[0], N)).astype(dtype)  # pixels in [0, 1), one example per column
     labels = rng.integers(0, sizes[-1], N)
     y = np.zeros((sizes[-1], N), dtype=dtype)
-    y[labels, np.arange(N)] = 1.0                            # one-hot, one example per column
+    y[labels, np.arange(N)] = 1.0  # one-hot, one example per column
     return W, b, f, x, y, labels
 
 
@@ -235,6 +245,7 @@ def timed_block(fn, k, max_seconds=math.inf):
     when they take longer than ``max_seconds``: a block calibrated on a quiet machine must not
     take minutes when the load rises."""
     import resource
+
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t0 = time.perf_counter()
     calls = 0
@@ -249,13 +260,27 @@ def timed_block(fn, k, max_seconds=math.inf):
 
 def blas_info():
     from threadpoolctl import threadpool_info
-    return [{k: d.get(k) for k in ("user_api", "internal_api", "version", "architecture",
-                                   "num_threads", "threading_layer", "filepath")}
-            for d in threadpool_info()]
+
+    return [
+        {
+            k: d.get(k)
+            for k in (
+                "user_api",
+                "internal_api",
+                "version",
+                "architecture",
+                "num_threads",
+                "threading_layer",
+                "filepath",
+            )
+        }
+        for d in threadpool_info()
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
 # workers: line-delimited JSON over stdin/stdout
+
 
 class NumpyWorker:
     """refimpl.train_step and the matrix products alone, in NumPy."""
@@ -265,14 +290,19 @@ class NumpyWorker:
         from threadpoolctl import threadpool_limits
 
         import refimpl
+
         self.np, self.refimpl = np, refimpl
         if threads:
             self._limits = threadpool_limits(limits=threads, user_api="blas")
 
     def info(self):
         import numpy as np
-        return {"numpy": np.__version__, "blas": blas_info(),
-                "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS}}
+
+        return {
+            "numpy": np.__version__,
+            "blas": blas_info(),
+            "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
+        }
 
     def setup(self, sizes, N, dtype, seed, target):
         np = self.np
@@ -280,8 +310,9 @@ class NumpyWorker:
         L = len(sizes) - 1
         W_new, b_new = self.refimpl.train_step(W, b, f, x, y, LOSS, ETA)
         dtypes = {str(v.dtype) for v in list(W_new.values()) + list(b_new.values())}
-        fingerprint = [float(np.linalg.norm((W_new[l] - W[l]).astype(np.float64))) for l in range(1, L + 1)] + \
-                      [float(np.linalg.norm((b_new[l] - b[l]).astype(np.float64))) for l in range(1, L + 1)]
+        fingerprint = [float(np.linalg.norm((W_new[l] - W[l]).astype(np.float64))) for l in range(1, L + 1)] + [
+            float(np.linalg.norm((b_new[l] - b[l]).astype(np.float64))) for l in range(1, L + 1)
+        ]
         # the matrix products of the same step, on arrays of the same shapes and dtype
         a = {0: x}
         for l in range(1, L + 1):
@@ -293,13 +324,12 @@ class NumpyWorker:
             # every result is kept until the end of the call, as a step keeps its z^l, its
             # (W^l)ᵀ δ^l and the gradients it returns (freeing each at once would reuse one
             # cache-hot buffer and make the bound unreachable for any implementation)
-            out = [W[l] @ a[l - 1] for l in range(1, L + 1)]          # forward: z^l = W^l a^{l−1}
-            out += [W[l].T @ d[l] for l in range(L, 1, -1)]           # backward: (W^l)ᵀ δ^l, hidden layers
-            out += [d[l] @ a[l - 1].T for l in range(1, L + 1)]       # BP4: δ^l (a^{l−1})ᵀ
+            out = [W[l] @ a[l - 1] for l in range(1, L + 1)]  # forward: z^l = W^l a^{l−1}
+            out += [W[l].T @ d[l] for l in range(L, 1, -1)]  # backward: (W^l)ᵀ δ^l, hidden layers
+            out += [d[l] @ a[l - 1].T for l in range(1, L + 1)]  # BP4: δ^l (a^{l−1})ᵀ
             return out
 
-        self.fns = {"refimpl": lambda: self.refimpl.train_step(W, b, f, x, y, LOSS, ETA),
-                    "matmul": products}
+        self.fns = {"refimpl": lambda: self.refimpl.train_step(W, b, f, x, y, LOSS, ETA), "matmul": products}
         self.k = {name: calibrate(fn, target) for name, fn in self.fns.items()}
         self.max_seconds = 3 * target
         return {"fingerprint": fingerprint, "dtypes": sorted(dtypes), "k": self.k}
@@ -313,26 +343,32 @@ class TorchWorker:
 
     def __init__(self, threads):
         import torch
+
         self.torch = torch
         if threads:
             torch.set_num_threads(threads)
 
     def info(self):
         torch = self.torch
-        return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                "torch_interop_threads": torch.get_num_interop_threads(),
-                "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available()}
+        return {
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "torch_interop_threads": torch.get_num_interop_threads(),
+            "mkl": torch.backends.mkl.is_available(),
+            "mkldnn": torch.backends.mkldnn.is_available(),
+        }
 
     def setup(self, sizes, N, dtype, seed, target):
         import numpy as np
+
         torch = self.torch
         F = torch.nn.functional
         W, b, f, x, y, labels = make_inputs(sizes, N, dtype, seed)
         L = len(sizes) - 1
-        params_W = [torch.tensor(W[l]).requires_grad_() for l in range(1, L + 1)]   # (out, in)
+        params_W = [torch.tensor(W[l]).requires_grad_() for l in range(1, L + 1)]  # (out, in)
         params_b = [torch.tensor(b[l]).requires_grad_() for l in range(1, L + 1)]
         params = params_W + params_b
-        inputs = torch.tensor(np.ascontiguousarray(x.T))    # (N, 784): PyTorch's own layout
+        inputs = torch.tensor(np.ascontiguousarray(x.T))  # (N, 784): PyTorch's own layout
         target_labels = torch.tensor(labels)
 
         def step():
@@ -341,12 +377,12 @@ class TorchWorker:
                 h = F.linear(h, params_W[l], params_b[l])
                 if l < L - 1:
                     h = torch.sigmoid(h)
-            loss = F.cross_entropy(h, target_labels)     # log-softmax + NLL, mean over the batch
+            loss = F.cross_entropy(h, target_labels)  # log-softmax + NLL, mean over the batch
             loss.backward()
             with torch.no_grad():
                 for p in params:
-                    p.add_(p.grad, alpha=-ETA)            # what torch.optim.SGD does (no momentum)
-                    p.grad = None                         # zero_grad(set_to_none=True)
+                    p.add_(p.grad, alpha=-ETA)  # what torch.optim.SGD does (no momentum)
+                    p.grad = None  # zero_grad(set_to_none=True)
 
         before = [p.detach().clone() for p in params]
         step()
@@ -360,7 +396,7 @@ class TorchWorker:
             a[l] = torch.rand(sizes[l], N, dtype=a[0].dtype)
         d = {l: torch.rand(sizes[l], N, dtype=a[0].dtype) for l in range(1, L + 1)}
 
-        def products():                 # as NumpyWorker's: every result kept until the end of the call
+        def products():  # as NumpyWorker's: every result kept until the end of the call
             out = [Wt[l] @ a[l - 1] for l in range(1, L + 1)]
             out += [Wt[l].T @ d[l] for l in range(L, 1, -1)]
             out += [d[l] @ a[l - 1].T for l in range(1, L + 1)]
@@ -378,7 +414,7 @@ class TorchWorker:
 def worker_main(kind, threads):
     """Serve requests {"cmd": ..., "args": {...}} from stdin, one JSON answer per line."""
     out = sys.stdout
-    sys.stdout = sys.stderr                 # nothing else may write to the protocol stream
+    sys.stdout = sys.stderr  # nothing else may write to the protocol stream
     worker = {"numpy": NumpyWorker, "torch": TorchWorker}[kind](threads)
     for line in sys.stdin:
         request = json.loads(line)
@@ -386,7 +422,7 @@ def worker_main(kind, threads):
             if request["cmd"] == "quit":
                 break
             answer = {"ok": getattr(worker, request["cmd"])(**request.get("args", {}))}
-        except Exception:                   # reported to the coordinator, which stops
+        except Exception:  # reported to the coordinator, which stops
             answer = {"error": traceback.format_exc()}
         out.write(json.dumps(answer) + "\n")
         out.flush()
@@ -395,10 +431,14 @@ def worker_main(kind, threads):
 class Worker:
     def __init__(self, kind, threads, env):
         self.kind = kind
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", kind,
-                                      "--threads", str(threads or 0)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-                                     cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--threads", str(threads or 0)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
 
     def call(self, cmd, **args):
         self.proc.stdin.write(json.dumps({"cmd": cmd, "args": args}) + "\n")
@@ -423,6 +463,7 @@ class Worker:
 # ---------------------------------------------------------------------------------------------
 # 1. one training step
 
+
 def bench_step(opts, env, meta):
     """Every configuration at every thread setting; rows and raw results."""
     rows, results = [], []
@@ -435,13 +476,18 @@ def bench_step(opts, env, meta):
             threads = setting or max(d["num_threads"] for d in info["blas"] if d["user_api"] == "blas")
             torch_w = Worker("torch", threads, env)
             tinfo = torch_w.call("info")
-            if not setting:                       # NumPy's own default: the main setting
+            if not setting:  # NumPy's own default: the main setting
                 meta.update(info)
                 meta.update(tinfo)
                 meta["threads"] = threads
-            meta["thread_settings"].append({"threads": threads, "default": not setting,
-                                            "torch_threads": tinfo["torch_threads"],
-                                            "blas": [d["num_threads"] for d in info["blas"]]})
+            meta["thread_settings"].append(
+                {
+                    "threads": threads,
+                    "default": not setting,
+                    "torch_threads": tinfo["torch_threads"],
+                    "blas": [d["num_threads"] for d in info["blas"]],
+                }
+            )
             label = f"{threads}" + (" (NumPy's default)" if not setting else "")
             r, res = _bench_step_threads(opts, numpy_w, torch_w, label, threads)
             rows += r
@@ -450,9 +496,20 @@ def bench_step(opts, env, meta):
             numpy_w.close()
             if torch_w is not None:
                 torch_w.close()
-    headers = ["threads", "network", "dtype", "batch", "refimpl.train_step", "torch step",
-               "NumPy matmuls alone", "torch matmuls alone", "refimpl / torch", "refimpl / NumPy matmuls",
-               "page faults per step: refimpl / torch / NumPy matmuls", "updates differ by"]
+    headers = [
+        "threads",
+        "network",
+        "dtype",
+        "batch",
+        "refimpl.train_step",
+        "torch step",
+        "NumPy matmuls alone",
+        "torch matmuls alone",
+        "refimpl / torch",
+        "refimpl / NumPy matmuls",
+        "page faults per step: refimpl / torch / NumPy matmuls",
+        "updates differ by",
+    ]
     return headers, rows, results
 
 
@@ -465,16 +522,15 @@ def _bench_step_threads(opts, numpy_w, torch_w, label, threads):
         setup = dict(sizes=list(sizes), N=N, dtype=dtype, seed=opts.seed, target=opts.block)
         s_np = numpy_w.call("setup", **setup)
         s_t = torch_w.call("setup", **setup)
-        agree = max(abs(u - v) / max(abs(u), abs(v), 1e-300)
-                    for u, v in zip(s_np["fingerprint"], s_t["fingerprint"]))
+        agree = max(abs(u - v) / max(abs(u), abs(v), 1e-300) for u, v in zip(s_np["fingerprint"], s_t["fingerprint"]))
         samples = {"refimpl": [], "torch": [], "matmul": [], "torch_matmul": []}
         faults = {what: [] for what in samples}
         order = [(numpy_w, "refimpl"), (numpy_w, "matmul"), (torch_w, "torch"), (torch_w, "torch_matmul")]
         for r in range(opts.rounds):
             previous = None
-            for w, what in (order if r % 2 == 0 else order[::-1]):
+            for w, what in order if r % 2 == 0 else order[::-1]:
                 if previous is not None and previous is not w:
-                    time.sleep(opts.gap)        # let the other process's BLAS/OpenMP threads go idle
+                    time.sleep(opts.gap)  # let the other process's BLAS/OpenMP threads go idle
                 t, pf = w.call("time", what=what)
                 samples[what].append(t)
                 faults[what].append(pf)
@@ -482,17 +538,41 @@ def _bench_step_threads(opts, numpy_w, torch_w, label, threads):
             time.sleep(opts.gap)
         ref_torch = [a / b for a, b in zip(samples["refimpl"], samples["torch"])]
         ref_mm = [a / b for a, b in zip(samples["refimpl"], samples["matmul"])]
-        results.append({"threads": threads, "default_threads": "default" in label, "net": net, "N": N,
-                        "dtype": dtype, "samples": samples, "page_faults": faults, "k": {**s_np["k"], **s_t["k"]},
-                        "ratio_torch": ref_torch, "ratio_matmul": ref_mm, "fingerprint_rel_diff": agree,
-                        "refimpl_dtypes": s_np["dtypes"], "torch_dtypes": s_t["dtypes"]})
+        results.append(
+            {
+                "threads": threads,
+                "default_threads": "default" in label,
+                "net": net,
+                "N": N,
+                "dtype": dtype,
+                "samples": samples,
+                "page_faults": faults,
+                "k": {**s_np["k"], **s_t["k"]},
+                "ratio_torch": ref_torch,
+                "ratio_matmul": ref_mm,
+                "fingerprint_rel_diff": agree,
+                "refimpl_dtypes": s_np["dtypes"],
+                "torch_dtypes": s_t["dtypes"],
+            }
+        )
         ok_t = "" if N < 32 else (" ✓" if summary(ref_torch)[0] <= TARGET_TORCH else " ✗")
         ok_m = " ✓" if summary(ref_mm)[0] <= TARGET_MATMUL else " ✗"
-        rows.append([label, net, dtype, N, fmt_spread(samples["refimpl"]), fmt_spread(samples["torch"]),
-                     fmt_spread(samples["matmul"]), fmt_spread(samples["torch_matmul"]),
-                     fmt_ratio(ref_torch) + ok_t, fmt_ratio(ref_mm) + ok_m,
-                     " / ".join(f"{statistics.median(faults[w]):.0f}" for w in ("refimpl", "torch", "matmul")),
-                     f"{agree:.0e}"])
+        rows.append(
+            [
+                label,
+                net,
+                dtype,
+                N,
+                fmt_spread(samples["refimpl"]),
+                fmt_spread(samples["torch"]),
+                fmt_spread(samples["matmul"]),
+                fmt_spread(samples["torch_matmul"]),
+                fmt_ratio(ref_torch) + ok_t,
+                fmt_ratio(ref_mm) + ok_m,
+                " / ".join(f"{statistics.median(faults[w]):.0f}" for w in ("refimpl", "torch", "matmul")),
+                f"{agree:.0e}",
+            ]
+        )
     return rows, results
 
 
@@ -501,9 +581,15 @@ def step_targets(results):
     for r in results:
         t = summary(r["ratio_torch"])[0]
         m = summary(r["ratio_matmul"])[0]
-        lines.append({"what": f"{r['net']} {r['dtype']} N={r['N']}, {r['threads']} thread(s)",
-                      "torch": None if r["N"] < 32 else t <= TARGET_TORCH, "ratio_torch": t,
-                      "matmul": m <= TARGET_MATMUL, "ratio_matmul": m})
+        lines.append(
+            {
+                "what": f"{r['net']} {r['dtype']} N={r['N']}, {r['threads']} thread(s)",
+                "torch": None if r["N"] < 32 else t <= TARGET_TORCH,
+                "ratio_torch": t,
+                "matmul": m <= TARGET_MATMUL,
+                "ratio_matmul": m,
+            }
+        )
     return lines
 
 
@@ -544,8 +630,21 @@ def run_timed(args, env):
 
 def bench_report(opts, env):
     py = sys.executable
-    samples = {k: [] for k in ("interpreter", "imports", "wall", "work", "work_cpu", "imports_inproc", "load",
-                               "check", "format", "warm")}
+    samples = {
+        k: []
+        for k in (
+            "interpreter",
+            "imports",
+            "wall",
+            "work",
+            "work_cpu",
+            "imports_inproc",
+            "load",
+            "check",
+            "format",
+            "warm",
+        )
+    }
     extra = {}
     for r in range(opts.report_runs):
         progress(f"report: run {r + 1}/{opts.report_runs}")
@@ -572,20 +671,26 @@ def bench_report(opts, env):
     rows = [
         ["`python -m oracle report`, wall", fmt_spread(samples["wall"])],
         ["`python -c pass` (interpreter start)", fmt_spread(samples["interpreter"])],
-        ["`python -c \"import torch, numpy, oracle.cli\"` (interpreter + imports)",
-         fmt_spread(samples["imports"])],
+        ['`python -c "import torch, numpy, oracle.cli"` (interpreter + imports)', fmt_spread(samples["imports"])],
         ["the imports, timed in-process", fmt_spread(samples["imports_inproc"])],
-        ["**the report's work**, in-process (first run: `cli.main([\"report\"])`)", fmt_spread(samples["work"])],
-        ["… the same work in CPU time of the process",
-         fmt_spread(samples["work_cpu"])],
+        ['**the report\'s work**, in-process (first run: `cli.main(["report"])`)', fmt_spread(samples["work"])],
+        ["… the same work in CPU time of the process", fmt_spread(samples["work_cpu"])],
         ["the work again in the same process (warm), in all", fmt_spread(samples["warm"])],
         ["… loading the case files (YAML, validation)", fmt_spread(samples["load"])],
-        [f"… running {extra.get('cases')} cases through the 3 engines and comparing ({extra.get('checks')} checks)",
-         fmt_spread(samples["check"])],
+        [
+            f"… running {extra.get('cases')} cases through the 3 engines and comparing ({extra.get('checks')} checks)",
+            fmt_spread(samples["check"]),
+        ],
         ["… formatting the text report", fmt_spread(samples["format"])],
-        ["wall − interpreter start − imports − work: interpreter shutdown and the rest (medians)",
-         fmt_time(statistics.median(samples["wall"]) - statistics.median(samples["interpreter"])
-                  - statistics.median(samples["imports_inproc"]) - statistics.median(samples["work"]))],
+        [
+            "wall − interpreter start − imports − work: interpreter shutdown and the rest (medians)",
+            fmt_time(
+                statistics.median(samples["wall"])
+                - statistics.median(samples["interpreter"])
+                - statistics.median(samples["imports_inproc"])
+                - statistics.median(samples["work"])
+            ),
+        ],
     ]
     return ["what", "time: median (IQR)"], rows, {"samples": samples, **extra}
 
@@ -627,11 +732,17 @@ def fuzz_checkers(seed):
             spec = fuzz.random_spec(rng, label=f"seed {seed}, case {i}")
             i += 1
             return spec, fuzz.check_spec(spec, rng=rng, fd=fd)
+
         return one
-    return ({"fuzz: refimpl vs torch + finite differences (as `python -m oracle fuzz`)": checker(True),
-             "fuzz: refimpl vs torch only (check_spec(fd=False))": checker(False)},
-            "oracle.testing.fuzz: random_spec (1–5 layers, widths 1–64 and batch 1–128 log-uniform, "
-            "0–3 steps) and check_spec")
+
+    return (
+        {
+            "fuzz: refimpl vs torch + finite differences (as `python -m oracle fuzz`)": checker(True),
+            "fuzz: refimpl vs torch only (check_spec(fd=False))": checker(False),
+        },
+        "oracle.testing.fuzz: random_spec (1–5 layers, widths 1–64 and batch 1–128 log-uniform, "
+        "0–3 steps) and check_spec",
+    )
 
 
 def fuzz_rates(seed, seconds, windows):
@@ -639,11 +750,10 @@ def fuzz_rates(seed, seconds, windows):
 
     Runs in the one-core child (FUZZ_CHILD)."""
     checkers, how = fuzz_checkers(seed)
-    for one in checkers.values():            # warm-up: the first calls into torch are slow
+    for one in checkers.values():  # warm-up: the first calls into torch are slow
         for _ in range(10):
             one()
-    res = {mode: {"rates": [], "cpu_rates": [], "cases": 0, "disagreements": 0, "examples": []}
-           for mode in checkers}
+    res = {mode: {"rates": [], "cpu_rates": [], "cases": 0, "disagreements": 0, "examples": []} for mode in checkers}
     for _ in range(windows):
         for mode, one in checkers.items():
             r = res[mode]
@@ -666,9 +776,13 @@ def fuzz_rates(seed, seconds, windows):
 
 def bench_fuzz(opts, env):
     cpu = max(os.sched_getaffinity(0))
-    code = (FUZZ_CHILD.replace("@CPU@", str(cpu)).replace("@BENCH_DIR@", repr(str(Path(__file__).parent)))
-            .replace("@SEED@", str(opts.seed)).replace("@SECONDS@", str(opts.fuzz_seconds))
-            .replace("@WINDOWS@", str(opts.fuzz_windows)))
+    code = (
+        FUZZ_CHILD.replace("@CPU@", str(cpu))
+        .replace("@BENCH_DIR@", repr(str(Path(__file__).parent)))
+        .replace("@SEED@", str(opts.seed))
+        .replace("@SECONDS@", str(opts.fuzz_seconds))
+        .replace("@WINDOWS@", str(opts.fuzz_windows))
+    )
     progress("fuzz")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode:
@@ -676,28 +790,46 @@ def bench_fuzz(opts, env):
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     rows = []
     for mode, r in res["modes"].items():
-        rows.append([f"{mode}, CPU {','.join(map(str, res['cpu']))} only",
-                     fmt_spread(r["rates"], fmt=lambda v: f"{v:.0f}/s"),
-                     fmt_spread(r["cpu_rates"], fmt=lambda v: f"{v:.0f}"),
-                     f"{r['cases']} / {r['disagreements']}"])
+        rows.append(
+            [
+                f"{mode}, CPU {','.join(map(str, res['cpu']))} only",
+                fmt_spread(r["rates"], fmt=lambda v: f"{v:.0f}/s"),
+                fmt_spread(r["cpu_rates"], fmt=lambda v: f"{v:.0f}"),
+                f"{r['cases']} / {r['disagreements']}",
+            ]
+        )
     cli = fuzz_cli_rates(opts, env, cpu)
     if cli:
         res["cli"] = cli
-        rows.append([f"`python -m oracle fuzz --seconds {cli['seconds']:g} --seed {opts.seed}` as printed by the "
-                     f"command, CPU {cpu} only ({len(cli['rates'])} runs)",
-                     fmt_spread(cli["rates"], fmt=lambda v: f"{v:.0f}/s"),
-                     fmt_spread(cli["cpu_rates"], fmt=lambda v: f"{v:.0f}") if cli["cpu_rates"] else "—",
-                     f"{cli['cases']} / {cli['failed']}"])
-    return ["random cases checked, one core", "per second of wall time: median (IQR)",
-            "per CPU second: median (IQR)", "cases / disagreements"], rows, res
+        rows.append(
+            [
+                f"`python -m oracle fuzz --seconds {cli['seconds']:g} --seed {opts.seed}` as printed by the "
+                f"command, CPU {cpu} only ({len(cli['rates'])} runs)",
+                fmt_spread(cli["rates"], fmt=lambda v: f"{v:.0f}/s"),
+                fmt_spread(cli["cpu_rates"], fmt=lambda v: f"{v:.0f}") if cli["cpu_rates"] else "—",
+                f"{cli['cases']} / {cli['failed']}",
+            ]
+        )
+    return (
+        [
+            "random cases checked, one core",
+            "per second of wall time: median (IQR)",
+            "per CPU second: median (IQR)",
+            "cases / disagreements",
+        ],
+        rows,
+        res,
+    )
 
 
 def fuzz_cli_rates(opts, env, cpu):
     """The rate the ``fuzz`` command itself prints, if the CLI has it (disagreements go to a temporary folder)."""
     import re
     import tempfile
-    check = subprocess.run([sys.executable, "-m", "oracle", "fuzz", "--help"], cwd=ROOT, env=env,
-                           capture_output=True, text=True)
+
+    check = subprocess.run(
+        [sys.executable, "-m", "oracle", "fuzz", "--help"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     if check.returncode:
         return None
     seconds = 2.0 if opts.quick else 5.0
@@ -705,9 +837,25 @@ def fuzz_cli_rates(opts, env, cpu):
     for r in range(opts.fuzz_cli_runs):
         progress(f"fuzz command: run {r + 1}/{opts.fuzz_cli_runs}")
         with tempfile.TemporaryDirectory() as out:
-            proc = subprocess.run([sys.executable, "-m", "oracle", "fuzz", "--seconds", str(seconds), "--seed",
-                                   str(opts.seed), "--out", out], cwd=ROOT, env=env, capture_output=True, text=True,
-                                  preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "oracle",
+                    "fuzz",
+                    "--seconds",
+                    str(seconds),
+                    "--seed",
+                    str(opts.seed),
+                    "--out",
+                    out,
+                ],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+            )
         m = re.search(r"(\d+) of (\d+) random cases passed \((\d+) cases/s", proc.stdout)
         if not m:
             raise RuntimeError(f"python -m oracle fuzz printed no rate:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -724,12 +872,13 @@ def fuzz_cli_rates(opts, env, cpu):
 # ---------------------------------------------------------------------------------------------
 # 4. peak memory
 
+
 def peak_rss(args, env):
     """(maximum resident set size in MiB, exit status) of one child process, from wait4."""
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss / 1024.0, proc.returncode       # Linux: ru_maxrss in KiB
+    return usage.ru_maxrss / 1024.0, proc.returncode  # Linux: ru_maxrss in KiB
 
 
 def bench_memory(opts, env):
@@ -743,23 +892,30 @@ def bench_memory(opts, env):
         report.append(mb)
         mb, _ = peak_rss([py, "-c", "import torch, numpy, oracle.cli"], env)
         imports.append(mb)
-    f = lambda v: f"{v:.0f} MiB"      # noqa: E731
-    rows = [["`python -m oracle report`, all cases: peak RSS", fmt_spread(report, f)],
-            ["`python -c \"import torch, numpy, oracle.cli\"`: peak RSS", fmt_spread(imports, f)],
-            ["the report's work above its imports", f(statistics.median(report) - statistics.median(imports))]]
+    f = lambda v: f"{v:.0f} MiB"  # noqa: E731
+    rows = [
+        ["`python -m oracle report`, all cases: peak RSS", fmt_spread(report, f)],
+        ['`python -c "import torch, numpy, oracle.cli"`: peak RSS', fmt_spread(imports, f)],
+        ["the report's work above its imports", f(statistics.median(report) - statistics.median(imports))],
+    ]
     return ["what", "median (IQR)"], rows, {"report": report, "imports": imports}
 
 
 # ---------------------------------------------------------------------------------------------
 # cProfile of refimpl (a separate mode)
 
+
 def profile(opts):
     import cProfile
     import pstats
 
     import refimpl
-    for sizes, N, dtype in (((784, 1024, 1024, 10), 32, "float64"), ((784, 256, 10), 1, "float64"),
-                            ((784, 256, 10), 256, "float32")):
+
+    for sizes, N, dtype in (
+        ((784, 1024, 1024, 10), 32, "float64"),
+        ((784, 256, 10), 1, "float64"),
+        ((784, 256, 10), 256, "float32"),
+    ):
         W, b, f, x, y, _ = make_inputs(sizes, N, dtype, opts.seed)
         for _ in range(3):
             refimpl.train_step(W, b, f, x, y, LOSS, ETA)
@@ -775,6 +931,7 @@ def profile(opts):
 
 # ---------------------------------------------------------------------------------------------
 
+
 def progress(text):
     if sys.stderr.isatty():
         print(f"\r\033[K{text}", end="", file=sys.stderr, flush=True)
@@ -783,36 +940,58 @@ def progress(text):
 
 
 def versions(env):
-    code = ("import json, sys, numpy, torch, threadpoolctl; "
-            "print(json.dumps({'python': sys.version.split()[0], 'numpy': numpy.__version__, "
-            "'torch': torch.__version__, 'threadpoolctl': threadpoolctl.__version__}))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import json, sys, numpy, torch, threadpoolctl; "
+        "print(json.dumps({'python': sys.version.split()[0], 'numpy': numpy.__version__, "
+        "'torch': torch.__version__, 'threadpoolctl': threadpoolctl.__version__}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[2:8]))
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:8]),
+    )
     p.add_argument("--quick", action="store_true", help="Fewer rounds and shorter windows.")
-    p.add_argument("--only", action="append", choices=("step", "report", "fuzz", "memory"),
-                   help="Run only this section (repeatable).")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=("step", "report", "fuzz", "memory"),
+        help="Run only this section (repeatable).",
+    )
     p.add_argument("--seed", type=int, default=0, help="Seed of every input (default 0).")
-    p.add_argument("--threads", default="default,1",
-                   help="Thread settings of the step section, comma-separated: BLAS threads for NumPy and "
-                        "torch.set_num_threads alike; 'default' is NumPy's own BLAS thread count "
-                        "(default: 'default,1').")
-    p.add_argument("--malloc-keep", action="store_true",
-                   help="Diagnosis: the step workers run with glibc's MALLOC_MMAP_THRESHOLD_ and "
-                        "MALLOC_TRIM_THRESHOLD_ raised, so that freed arrays are reused instead of "
-                        "returned to the kernel and faulted in again.")
+    p.add_argument(
+        "--threads",
+        default="default,1",
+        help="Thread settings of the step section, comma-separated: BLAS threads for NumPy and "
+        "torch.set_num_threads alike; 'default' is NumPy's own BLAS thread count "
+        "(default: 'default,1').",
+    )
+    p.add_argument(
+        "--malloc-keep",
+        action="store_true",
+        help="Diagnosis: the step workers run with glibc's MALLOC_MMAP_THRESHOLD_ and "
+        "MALLOC_TRIM_THRESHOLD_ raised, so that freed arrays are reused instead of "
+        "returned to the kernel and faulted in again.",
+    )
     p.add_argument("--rounds", type=int, help="Interleaved rounds per step configuration (default 11; quick 5).")
     p.add_argument("--block", type=float, help="Seconds per timed block (default 0.1; quick 0.04).")
-    p.add_argument("--gap", type=float, default=0.1,
-                   help="Pause when passing between the NumPy and torch processes (default 0.1 s).")
-    p.add_argument("--keep-openblas-env", action="store_true",
-                   help=f"Keep {' and '.join(OPENBLAS_VARS)} in the workers' environment.")
+    p.add_argument(
+        "--gap",
+        type=float,
+        default=0.1,
+        help="Pause when passing between the NumPy and torch processes (default 0.1 s).",
+    )
+    p.add_argument(
+        "--keep-openblas-env",
+        action="store_true",
+        help=f"Keep {' and '.join(OPENBLAS_VARS)} in the workers' environment.",
+    )
     p.add_argument("--markdown", metavar="FILE", help="Also write the results as Markdown.")
     p.add_argument("--json", metavar="FILE", help="Also write every sample as JSON.")
     p.add_argument("--profile", action="store_true", help="Print a cProfile of refimpl.train_step and stop.")
@@ -824,7 +1003,8 @@ def main(argv=None):
     if opts.profile:
         if opts.threads[0]:
             from threadpoolctl import threadpool_limits
-            limits = threadpool_limits(opts.threads[0], user_api="blas")   # noqa: F841 (kept for the run)
+
+            limits = threadpool_limits(opts.threads[0], user_api="blas")  # noqa: F841 (kept for the run)
         profile(opts)
         return 0
     opts.rounds = opts.rounds or (5 if opts.quick else 11)
@@ -836,25 +1016,33 @@ def main(argv=None):
     opts.fuzz_cli_runs = 2 if opts.quick else 3
     sections = opts.only or ["step", "report", "fuzz", "memory"]
     import importlib.util
+
     missing = [m for m in ("threadpoolctl", "tabulate", "torch", "numpy") if importlib.util.find_spec(m) is None]
     if missing:
         print(f"bench.py needs {', '.join(missing)}: pip install {' '.join(missing)}", file=sys.stderr)
         return 2
 
     from tabulate import tabulate
+
     env = clean_env(opts.keep_openblas_env)
-    meta = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "command": " ".join(["python", "benchmarks/bench.py", *(argv if argv is not None else sys.argv[1:])]),
-            "cpu": cpu_model(), "cores": os.cpu_count(), "uptime_start": uptime(),
-            "busy_processes_start": busy_processes(),
-            "openblas_env_parent": {v: os.environ.get(v) for v in OPENBLAS_VARS},
-            "openblas_env_workers": {v: env.get(v) for v in OPENBLAS_VARS},
-            **versions(env)}
+    meta = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(["python", "benchmarks/bench.py", *(argv if argv is not None else sys.argv[1:])]),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "uptime_start": uptime(),
+        "busy_processes_start": busy_processes(),
+        "openblas_env_parent": {v: os.environ.get(v) for v in OPENBLAS_VARS},
+        "openblas_env_workers": {v: env.get(v) for v in OPENBLAS_VARS},
+        **versions(env),
+    }
     tables, data, loads = [], {}, {}
-    titles = {"step": "1. One training step (median over rounds, IQR in brackets)",
-              "report": "2. `python -m oracle report` on the bundled cases",
-              "fuzz": "3. Random differential cases (refimpl vs torch) per second, one core",
-              "memory": "4. Peak memory of the report"}
+    titles = {
+        "step": "1. One training step (median over rounds, IQR in brackets)",
+        "report": "2. `python -m oracle report` on the bundled cases",
+        "fuzz": "3. Random differential cases (refimpl vs torch) per second, one core",
+        "memory": "4. Peak memory of the report",
+    }
     for section in sections:
         with LoadMeter() as load:
             if section == "step":
@@ -886,17 +1074,32 @@ def main(argv=None):
             met_m = [t for t in ts if t["matmul"]]
             worst_t = max(tt, key=lambda t: t["ratio_torch"])
             worst_m = max(ts, key=lambda t: t["ratio_matmul"])
-            targets.append([f"step, {threads} thread(s): refimpl ≤ {TARGET_TORCH}× torch at batch ≥ 32",
-                            f"met in {len(met_t)} of {len(tt)}; worst {worst_t['ratio_torch']:.2f}× "
-                            f"({worst_t['what'].split(',')[0]})", "met" if len(met_t) == len(tt) else "MISSED"])
-            targets.append([f"step, {threads} thread(s): refimpl ≤ {TARGET_MATMUL}× NumPy matmuls",
-                            f"met in {len(met_m)} of {len(ts)}; worst {worst_m['ratio_matmul']:.2f}× "
-                            f"({worst_m['what'].split(',')[0]})", "met" if len(met_m) == len(ts) else "MISSED"])
+            targets.append(
+                [
+                    f"step, {threads} thread(s): refimpl ≤ {TARGET_TORCH}× torch at batch ≥ 32",
+                    f"met in {len(met_t)} of {len(tt)}; worst {worst_t['ratio_torch']:.2f}× "
+                    f"({worst_t['what'].split(',')[0]})",
+                    "met" if len(met_t) == len(tt) else "MISSED",
+                ]
+            )
+            targets.append(
+                [
+                    f"step, {threads} thread(s): refimpl ≤ {TARGET_MATMUL}× NumPy matmuls",
+                    f"met in {len(met_m)} of {len(ts)}; worst {worst_m['ratio_matmul']:.2f}× "
+                    f"({worst_m['what'].split(',')[0]})",
+                    "met" if len(met_m) == len(ts) else "MISSED",
+                ]
+            )
     if "report" in data:
         w = statistics.median(data["report"]["samples"]["work"])
         c = statistics.median(data["report"]["samples"]["work_cpu"])
-        targets.append([f"report's work < {TARGET_REPORT_WORK:g} s", f"{fmt_time(w)}; {fmt_time(c)} of CPU time",
-                        "met" if w < TARGET_REPORT_WORK else "MISSED"])
+        targets.append(
+            [
+                f"report's work < {TARGET_REPORT_WORK:g} s",
+                f"{fmt_time(w)}; {fmt_time(c)} of CPU time",
+                "met" if w < TARGET_REPORT_WORK else "MISSED",
+            ]
+        )
     if "fuzz" in data:
         rates = {mode: res["rates"] for mode, res in data["fuzz"]["modes"].items()}
         if "cli" in data["fuzz"]:
@@ -907,29 +1110,47 @@ def main(argv=None):
         for mode, rs in rates.items():
             r = statistics.median(rs)
             c = f"; {statistics.median(cpu[mode]):.0f} per CPU second" if cpu.get(mode) else ""
-            targets.append([f"≥ {TARGET_FUZZ:g} cases/s on one core: {mode}", f"{r:.0f}/s{c}",
-                            "met" if r >= TARGET_FUZZ else "MISSED"])
+            targets.append(
+                [
+                    f"≥ {TARGET_FUZZ:g} cases/s on one core: {mode}",
+                    f"{r:.0f}/s{c}",
+                    "met" if r >= TARGET_FUZZ else "MISSED",
+                ]
+            )
 
     blas = [d for d in meta.get("blas", []) if d.get("user_api") == "blas"]
-    lines = [f"- command: `{meta['command']}`",
-             f"- date: {meta['date']}",
-             f"- CPU: {meta['cpu']} ({meta['cores']} cores)",
-             f"- Python {meta['python']}, NumPy {meta['numpy']}, PyTorch {meta['torch']}, "
-             f"threadpoolctl {meta['threadpoolctl']}"]
+    lines = [
+        f"- command: `{meta['command']}`",
+        f"- date: {meta['date']}",
+        f"- CPU: {meta['cpu']} ({meta['cores']} cores)",
+        f"- Python {meta['python']}, NumPy {meta['numpy']}, PyTorch {meta['torch']}, "
+        f"threadpoolctl {meta['threadpoolctl']}",
+    ]
     if blas:
-        lines.append("- NumPy's BLAS: " + "; ".join(
-            f"{d['internal_api']} {d['version']}, kernel {d['architecture']}, {d['num_threads']} threads "
-            f"({d['threading_layer']})" for d in blas))
+        lines.append(
+            "- NumPy's BLAS: "
+            + "; ".join(
+                f"{d['internal_api']} {d['version']}, kernel {d['architecture']}, {d['num_threads']} threads "
+                f"({d['threading_layer']})"
+                for d in blas
+            )
+        )
     for t in meta.get("thread_settings", []):
-        lines.append(f"- step section, {'NumPy default' if t['default'] else 'limited'}: NumPy BLAS threads "
-                     f"{t['blas']} (threadpoolctl), torch.set_num_threads({t['threads']}) → {t['torch_threads']}")
+        lines.append(
+            f"- step section, {'NumPy default' if t['default'] else 'limited'}: NumPy BLAS threads "
+            f"{t['blas']} (threadpoolctl), torch.set_num_threads({t['threads']}) → {t['torch_threads']}"
+        )
     if "threads" in meta:
-        lines.append(f"- torch inter-op threads {meta['torch_interop_threads']}; MKL "
-                     f"{'available' if meta['mkl'] else 'not available'} to torch; fuzz section: 1 core, 1 thread")
+        lines.append(
+            f"- torch inter-op threads {meta['torch_interop_threads']}; MKL "
+            f"{'available' if meta['mkl'] else 'not available'} to torch; fuzz section: 1 core, 1 thread"
+        )
     if meta.get("malloc_keep"):
         lines.append("- DIAGNOSIS RUN: step workers with MALLOC_MMAP_THRESHOLD_=2^30, MALLOC_TRIM_THRESHOLD_=2^31")
-    lines.append(f"- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: in the calling shell "
-                 f"{meta['openblas_env_parent']}, in the workers {meta['openblas_env_workers']}")
+    lines.append(
+        f"- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: in the calling shell "
+        f"{meta['openblas_env_parent']}, in the workers {meta['openblas_env_workers']}"
+    )
     lines.append(f"- uptime at the start: `{meta['uptime_start']}`")
     lines.append(f"- uptime at the end: `{meta['uptime_end']}`")
     if meta["busy_processes_start"]:
@@ -941,24 +1162,34 @@ def main(argv=None):
     lines.append(f"- † marks a figure whose interquartile range is wider than {NOISY:.0%} of its median (noisy)")
     md = ["## Machine and run", "", *lines, ""]
     for section, headers, rows in tables:
-        md += [f"## {titles[section]}", "", tabulate(rows, headers=headers, tablefmt="github",
-                                                     disable_numparse=True), ""]
+        md += [
+            f"## {titles[section]}",
+            "",
+            tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
+            "",
+        ]
         if section == "fuzz":
             md += [f"Cases: {data['fuzz']['how']}."]
             for mode, r in data["fuzz"]["modes"].items():
                 md += [f"- disagreement found by {mode}: {e}" for e in r["examples"]]
             md += [""]
     if targets:
-        md += ["## Targets", "", tabulate(targets, headers=["target", "measured (median)", ""],
-                                          tablefmt="github", disable_numparse=True), ""]
+        md += [
+            "## Targets",
+            "",
+            tabulate(targets, headers=["target", "measured (median)", ""], tablefmt="github", disable_numparse=True),
+            "",
+        ]
     text = "\n".join(md)
     print(text)
     if opts.markdown:
         Path(opts.markdown).write_text(text + "\n", encoding="utf-8")
     if opts.json:
-        Path(opts.json).write_text(json.dumps({"meta": meta, "loads": loads, "results": data,
-                                               "targets": targets}, indent=1, default=str) + "\n",
-                                   encoding="utf-8")
+        Path(opts.json).write_text(
+            json.dumps({"meta": meta, "loads": loads, "results": data, "targets": targets}, indent=1, default=str)
+            + "\n",
+            encoding="utf-8",
+        )
     return 0
 
 

@@ -38,6 +38,7 @@ range. The machine (CPU model from /proc/cpuinfo, cores, load average before and
 used by other processes) is recorded with the results: this 2-core machine is shared. Every
 temporary file (submissions, results folders) lives in a tempfile.TemporaryDirectory.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,18 +58,20 @@ CORRECT = ROOT / "tests" / "fixtures" / "impls" / "correct_solution.py"
 STUDENTS = ROOT / "tests" / "fixtures" / "students"
 DEFAULT_MARKDOWN = Path(__file__).resolve().parent / "grading_results.md"
 MODES = ("bubblewrap", "process")
-TARGET_PER_SUBMISSION = 0.5      # seconds per submission beyond the bare report
-NOISY = 0.25                     # an IQR wider than this share of the median is marked †
+TARGET_PER_SUBMISSION = 0.5  # seconds per submission beyond the bare report
+NOISY = 0.25  # an IQR wider than this share of the median is marked †
 
 # One-line edits of correct_solution.py, each a mistake of the catalogue (README, "Checking an
 # implementation"): (name, the line's text as it is, the line's text with the mistake).
 VARIANTS = (
     ("bp2_transpose_missing", "grad_a[l] = Wc[l + 1].T @ delta[l + 1]", "grad_a[l] = Wc[l + 1] @ delta[l + 1]"),
-    ("update_plus_eta", "else np.asarray(w) - eta * np.asarray(dC_dW[l])",
-     "else np.asarray(w) + eta * np.asarray(dC_dW[l])"),
+    (
+        "update_plus_eta",
+        "else np.asarray(w) - eta * np.asarray(dC_dW[l])",
+        "else np.asarray(w) + eta * np.asarray(dC_dW[l])",
+    ),
     ("bp3_bias_mean", "scale * delta[l].sum(axis=1)", "scale * delta[l].mean(axis=1)"),
-    ("bp2_no_fprime", "delta[l] = grad_a[l] * activation_derivative(f[l][0], z[l], f[l][1])",
-     "delta[l] = grad_a[l]"),
+    ("bp2_no_fprime", "delta[l] = grad_a[l] * activation_derivative(f[l][0], z[l], f[l][1])", "delta[l] = grad_a[l]"),
     ("mean_without_1_over_n", 'scale = 1 / N if reduction == "mean" else 1', "scale = 1"),
     ("bp1_sign_flipped", "return 2 * factor * (a - y)\n", "return 2 * factor * (y - a)\n"),
     ("sigmoid_prime_at_a", "return _sig(z) * (1 - _sig(z))", "return _sig(_sig(z)) * (1 - _sig(_sig(z)))"),
@@ -78,6 +81,7 @@ VARIANTS = (
 
 # ---------------------------------------------------------------------------------------------
 # statistics and formatting
+
 
 def summary(samples):
     """(median, q1, q3) of a list of numbers."""
@@ -115,6 +119,7 @@ def progress(text):
 
 # ---------------------------------------------------------------------------------------------
 # the machine and its load
+
 
 def cpu_model():
     try:
@@ -162,12 +167,15 @@ class LoadMeter:
         return False
 
     def describe(self):
-        return (f"{self.wall:.0f} s, load average {self.load0} → {self.load1}, other processes "
-                f"{self.others:.2f} cores, this benchmark {self.own:.2f} cores")
+        return (
+            f"{self.wall:.0f} s, load average {self.load0} → {self.load1}, other processes "
+            f"{self.others:.2f} cores, this benchmark {self.own:.2f} cores"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # the submissions
+
 
 def make_variants():
     """{name: source} of the one-line mistaken variants of correct_solution.py (each edit checked)."""
@@ -176,8 +184,10 @@ def make_variants():
     for name, old, new in VARIANTS:
         n = text.count(old)
         if n != 1:
-            raise SystemExit(f"bench_grading: the edit {name!r} does not apply to {CORRECT.relative_to(ROOT)}: "
-                             f"{old.strip()!r} occurs {n} times (expected once)")
+            raise SystemExit(
+                f"bench_grading: the edit {name!r} does not apply to {CORRECT.relative_to(ROOT)}: "
+                f"{old.strip()!r} occurs {n} times (expected once)"
+            )
         edited = text.replace(old, new)
         changed = [i for i, (a, b) in enumerate(zip(text.splitlines(), edited.splitlines())) if a != b]
         if len(changed) != 1 or len(text.splitlines()) != len(edited.splitlines()):
@@ -200,7 +210,7 @@ def make_submissions(folder, n):
     stud_c = sorted((STUDENTS / "correct").glob("*.py")) if (STUDENTS / "correct").is_dir() else []
     stud_m = sorted((STUDENTS / "mistaken").glob("*.py")) if (STUDENTS / "mistaken").is_dir() else []
     stud_c = stud_c[:n_correct]
-    stud_m = stud_m[:max(0, n_mistaken - min(n_mistaken, len(variants)))]
+    stud_m = stud_m[: max(0, n_mistaken - min(n_mistaken, len(variants)))]
     correct_text = CORRECT.read_text(encoding="utf-8")
     kinds = {}
     i = 0
@@ -285,14 +295,25 @@ def bench_commands(opts, env, tmp, subs, kinds):
         "pytest_cases": [py, "-m", "pytest", "cases", "-p", "no:cacheprovider", "-q"],
     }
     for mode in MODES:
-        tasks[f"grade_{mode}"] = [py, "-m", "oracle", "grade", str(subs), "--jobs", str(opts.jobs),
-                                  "--results-dir", None, "--isolation", mode]
+        tasks[f"grade_{mode}"] = [
+            py,
+            "-m",
+            "oracle",
+            "grade",
+            str(subs),
+            "--jobs",
+            str(opts.jobs),
+            "--results-dir",
+            None,
+            "--isolation",
+            mode,
+        ]
     order = ["report", "grade_bubblewrap", "pytest_impl", "report_work", "grade_process", "pytest_cases"]
     samples = {k: [] for k in list(tasks) + ["report_imports"] + [f"per_sub_{m}" for m in MODES]}
     outcomes = {}
     for r in range(opts.rounds):
         walls = {}
-        for name in (order if r % 2 == 0 else order[::-1]):
+        for name in order if r % 2 == 0 else order[::-1]:
             progress(f"round {r + 1}/{opts.rounds}: {name}")
             cmd = list(tasks[name])
             out = None
@@ -413,8 +434,14 @@ def bench_sandbox(opts, env, tmp):
     shutil.copy2(CORRECT, correct)
     mistaken = folder / "bp3_bias_mean.py"
     mistaken.write_text(make_variants()["bp3_bias_mean"], encoding="utf-8")
-    child_opts = {"modes": list(MODES), "starts": opts.starts, "calls": opts.calls, "grades": opts.grades,
-                  "correct": str(correct), "subs": {"correct": str(correct), "mistaken": str(mistaken)}}
+    child_opts = {
+        "modes": list(MODES),
+        "starts": opts.starts,
+        "calls": opts.calls,
+        "grades": opts.grades,
+        "correct": str(correct),
+        "subs": {"correct": str(correct), "mistaken": str(mistaken)},
+    }
     progress(f"sandbox: {opts.starts} start-ups per mode, {opts.calls} calls, grade_one ×{opts.grades}")
     t, proc = run_timed([sys.executable, "-c", SANDBOX_CHILD, json.dumps(child_opts)], env)
     if proc.returncode:
@@ -434,6 +461,7 @@ def bench_suite(env):
 # ---------------------------------------------------------------------------------------------
 # the table
 
+
 def build_markdown(opts, meta, samples, outcomes, sb, suite, loads):
     n = meta["submissions"]
     rows = []
@@ -442,77 +470,131 @@ def build_markdown(opts, meta, samples, outcomes, sb, suite, loads):
         rows.append(f"| {what} | {value} | {note} |")
 
     row("machine", f"{meta['cpu']}, nproc {meta['nproc']}", f"Python {meta['python']}; shared machine")
-    row("load average (1, 5, 15 min)", f"before {meta['load_before']}; after {meta['load_after']}",
-        f"other processes: {meta['others']:.2f} cores on average over the run")
+    row(
+        "load average (1, 5, 15 min)",
+        f"before {meta['load_before']}; after {meta['load_after']}",
+        f"other processes: {meta['others']:.2f} cores on average over the run",
+    )
     rw = samples["report"]
     row("**1.** `python -m oracle report`, wall", fmt_spread(rw), f"{len(rw)} runs, all {sb['cases']} bundled cases")
-    row("… its work in-process (`cli.main([\"report\"])` after the imports)", fmt_spread(samples["report_work"]),
-        f"imports before it: {fmt_spread(samples['report_imports'])}")
+    row(
+        '… its work in-process (`cli.main(["report"])` after the imports)',
+        fmt_spread(samples["report_work"]),
+        f"imports before it: {fmt_spread(samples['report_imports'])}",
+    )
     for mode in MODES:
         g = samples[f"grade_{mode}"]
         per = samples[f"per_sub_{mode}"]
         med = summary(per)[0]
         verdict = "**met**" if med <= TARGET_PER_SUBMISSION else "**MISSED**"
-        row(f"**2.** `grade` {n} submissions `--jobs {opts.jobs} --isolation {mode}`, wall", fmt_spread(g),
-            f"{len(g)} runs")
-        row(f"… per submission beyond the bare report ({mode})", fmt_spread(per),
-            f"target ≤ {TARGET_PER_SUBMISSION:g} s: {verdict}")
+        row(
+            f"**2.** `grade` {n} submissions `--jobs {opts.jobs} --isolation {mode}`, wall",
+            fmt_spread(g),
+            f"{len(g)} runs",
+        )
+        row(
+            f"… per submission beyond the bare report ({mode})",
+            fmt_spread(per),
+            f"target ≤ {TARGET_PER_SUBMISSION:g} s: {verdict}",
+        )
     kinds = outcomes.get("grade_bubblewrap") or {}
     mix = "; ".join(f"{k}: {f + l} ({f} full marks, {l} lost marks)" for k, (f, l, _m) in sorted(kinds.items()))
-    row("… the submissions (identical in both modes)", mix or "—",
-        f"{sum(f + l for f, l, _ in kinds.values())} in all")
-    row("**3.** `pytest --impl tests/fixtures/impls/correct_solution.py cases`, wall",
-        fmt_spread(samples["pytest_impl"]), outcomes.get("pytest_impl", ""))
-    row("… `pytest cases` (the cases alone), wall", fmt_spread(samples["pytest_cases"]),
-        outcomes.get("pytest_cases", ""))
+    row("… the submissions (identical in both modes)", mix or "—", f"{sum(f + l for f, l, _ in kinds.values())} in all")
+    row(
+        "**3.** `pytest --impl tests/fixtures/impls/correct_solution.py cases`, wall",
+        fmt_spread(samples["pytest_impl"]),
+        outcomes.get("pytest_impl", ""),
+    )
+    row(
+        "… `pytest cases` (the cases alone), wall",
+        fmt_spread(samples["pytest_cases"]),
+        outcomes.get("pytest_cases", ""),
+    )
     if suite is not None:
         t, rc, last = suite
-        row("… `pytest --impl tests/fixtures/impls/correct_solution.py` (no path: tests/ and cases/)",
-            fmt_time(t) + " (1 run)", f"exit {rc}: {last}")
+        row(
+            "… `pytest --impl tests/fixtures/impls/correct_solution.py` (no path: tests/ and cases/)",
+            fmt_time(t) + " (1 run)",
+            f"exit {rc}: {last}",
+        )
     for mode in MODES:
         m = sb["modes"][mode]
-        row(f"**4.** sandbox {mode}: construct + first call (start-up)", fmt_spread(m["start"]),
-            f"{len(m['start'])} start-ups")
+        row(
+            f"**4.** sandbox {mode}: construct + first call (start-up)",
+            fmt_spread(m["start"]),
+            f"{len(m['start'])} start-ups",
+        )
         row(f"… {mode}: `close()`", fmt_spread(m["close"]), "")
-        row(f"… {mode}: round trip of a small call, started worker", fmt_spread(m["roundtrip"]),
-            f"{len(m['roundtrip'])} calls")
+        row(
+            f"… {mode}: round trip of a small call, started worker",
+            fmt_spread(m["roundtrip"]),
+            f"{len(m['roundtrip'])} calls",
+        )
         for label, ts in m["grade_one"].items():
-            row(f"… {mode}: `grade_one` of one {label} submission in-process, wall", fmt_spread(ts),
-                f"{m['calls'][label]} calls into the worker; references precomputed")
-            row("… … CPU time of the grader's process (Python under the GIL: one core for all --jobs threads)",
-                fmt_spread(m["grader_cpu"][label]), f"{mode}, {label}")
-            row("… … CPU time of the worker (bwrap and Python, from /proc before close)",
-                fmt_spread(m["worker_cpu"][label]), f"{mode}, {label}")
-    row("… the references of all cases (engines + mistake catalogue), computed once per `grade`",
-        fmt_time(sb["refs"]) + " (1 run)", "in the sandbox child, after its imports")
+            row(
+                f"… {mode}: `grade_one` of one {label} submission in-process, wall",
+                fmt_spread(ts),
+                f"{m['calls'][label]} calls into the worker; references precomputed",
+            )
+            row(
+                "… … CPU time of the grader's process (Python under the GIL: one core for all --jobs threads)",
+                fmt_spread(m["grader_cpu"][label]),
+                f"{mode}, {label}",
+            )
+            row(
+                "… … CPU time of the worker (bwrap and Python, from /proc before close)",
+                fmt_spread(m["worker_cpu"][label]),
+                f"{mode}, {label}",
+            )
+    row(
+        "… the references of all cases (engines + mistake catalogue), computed once per `grade`",
+        fmt_time(sb["refs"]) + " (1 run)",
+        "in the sandbox child, after its imports",
+    )
     head = ["| what | median (IQR) | notes |", "|---|---|---|"]
-    lines = [f"- command: `{meta['command']}`", f"- date: {meta['date']}",
-             f"- CPU: {meta['cpu']}; nproc {meta['nproc']} (os.cpu_count {meta['cores']})",
-             f"- load average before: {meta['load_before']}; after: {meta['load_after']}",
-             *(f"- {k}: {v}" for k, v in loads.items()),
-             f"- isolation (first line of `grade`): {outcomes.get('grade_bubblewrap_first_line', '')[:90]}… / "
-             f"{outcomes.get('grade_process_first_line', '')[:60]}…",
-             "- † IQR wider than 25 % of the median; per-submission figures are per round "
-             "(grade wall − report wall of the same round) / submissions", ""]
+    lines = [
+        f"- command: `{meta['command']}`",
+        f"- date: {meta['date']}",
+        f"- CPU: {meta['cpu']}; nproc {meta['nproc']} (os.cpu_count {meta['cores']})",
+        f"- load average before: {meta['load_before']}; after: {meta['load_after']}",
+        *(f"- {k}: {v}" for k, v in loads.items()),
+        f"- isolation (first line of `grade`): {outcomes.get('grade_bubblewrap_first_line', '')[:90]}… / "
+        f"{outcomes.get('grade_process_first_line', '')[:60]}…",
+        "- † IQR wider than 25 % of the median; per-submission figures are per round "
+        "(grade wall − report wall of the same round) / submissions",
+        "",
+    ]
     return "\n".join(lines + head + rows) + "\n"
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[2:7]))
-    p.add_argument("--quick", action="store_true",
-                   help="1 round, 20 submissions, 6 sandbox start-ups per mode (about a minute on a quiet machine).")
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:7]),
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 round, 20 submissions, 6 sandbox start-ups per mode (about a minute on a quiet machine).",
+    )
     p.add_argument("--rounds", type=int, help="Interleaved rounds of the commands (default 3; quick 1).")
     p.add_argument("--submissions", type=int, help="Submissions graded (default 100; quick 20).")
     p.add_argument("--jobs", type=int, default=2, help="grade --jobs (default 2).")
     p.add_argument("--starts", type=int, help="Sandbox start-ups per mode (default 20; quick 6).")
     p.add_argument("--calls", type=int, default=200, help="Small calls timed per mode (default 200).")
     p.add_argument("--grades", type=int, help="grade_one repetitions per mode and submission (default 2; quick 1).")
-    p.add_argument("--with-suite", action="store_true",
-                   help="Also time `pytest --impl X` without a path once (runs the whole test suite).")
-    p.add_argument("--markdown", metavar="FILE", default=str(DEFAULT_MARKDOWN),
-                   help="Write the Markdown table here (default benchmarks/grading_results.md; '-' for none).")
+    p.add_argument(
+        "--with-suite",
+        action="store_true",
+        help="Also time `pytest --impl X` without a path once (runs the whole test suite).",
+    )
+    p.add_argument(
+        "--markdown",
+        metavar="FILE",
+        default=str(DEFAULT_MARKDOWN),
+        help="Write the Markdown table here (default benchmarks/grading_results.md; '-' for none).",
+    )
     p.add_argument("--json", metavar="FILE", help="Also write every sample as JSON.")
     opts = p.parse_args(argv)
     opts.rounds = opts.rounds or (1 if opts.quick else 3)
@@ -524,11 +606,16 @@ def main(argv=None):
         return 2
 
     env = dict(os.environ)
-    meta = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "command": " ".join(["python", "benchmarks/bench_grading.py",
-                                 *(argv if argv is not None else sys.argv[1:])]),
-            "cpu": cpu_model(), "cores": os.cpu_count(), "nproc": len(os.sched_getaffinity(0)),
-            "python": sys.version.split()[0], "load_before": loadavg(), "submissions": opts.submissions}
+    meta = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(["python", "benchmarks/bench_grading.py", *(argv if argv is not None else sys.argv[1:])]),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "nproc": len(os.sched_getaffinity(0)),
+        "python": sys.version.split()[0],
+        "load_before": loadavg(),
+        "submissions": opts.submissions,
+    }
     loads = {}
     t_start, busy0, own0 = time.perf_counter(), _machine_busy_seconds(), _own_cpu_seconds()
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmpdir:
@@ -556,9 +643,14 @@ def main(argv=None):
     if opts.markdown and opts.markdown != "-":
         Path(opts.markdown).write_text(text, encoding="utf-8")
     if opts.json:
-        Path(opts.json).write_text(json.dumps({"meta": meta, "samples": samples, "sandbox": sb,
-                                               "outcomes": {k: v for k, v in outcomes.items()}},
-                                              indent=1, default=str), encoding="utf-8")
+        Path(opts.json).write_text(
+            json.dumps(
+                {"meta": meta, "samples": samples, "sandbox": sb, "outcomes": {k: v for k, v in outcomes.items()}},
+                indent=1,
+                default=str,
+            ),
+            encoding="utf-8",
+        )
     return 0
 
 

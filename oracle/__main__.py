@@ -1,4 +1,5 @@
 """``python -m oracle``: the command-line tool (see oracle.cli)."""
+
 import sys
 
 from oracle.cli import main

@@ -13,6 +13,7 @@ under test against the references) instead of :class:`CaseItem` s (the
 document against the engines); the ids are the same. Session state lives in
 ``config.stash`` under the keys below.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,29 +28,35 @@ from oracle.verdict.compare import ERRATUM, MISMATCH, check_case
 from oracle.verdict.engines import default_engines
 from oracle.verdict.errors import CaseError
 
-ENGINES = pytest.StashKey()         # the reference engines, made once per session
-LIMITS = pytest.StashKey()          # the limits on a case file (--max-file-mb, …)
-CHECKS = pytest.StashKey()          # every case's checks, for results.json
-IMPL = pytest.StashKey()            # the implementation under test (--impl), an IsolatedImplementation
-REFS = pytest.StashKey()            # the references it is graded against (oracle.student.grade.References)
-GRADES = pytest.StashKey()          # its grades, one per case file
-FORBIDDEN = pytest.StashKey()       # the messages of its forbidden imports
-RESULT = pytest.StashKey()          # its SubmissionResult, made at session finish
-NAMED = pytest.StashKey()           # the absolute paths named on the command line, when one is a broken link
-SUBSTITUTES = pytest.StashKey()     # the folders collected in place of broken links
+ENGINES = pytest.StashKey()  # the reference engines, made once per session
+LIMITS = pytest.StashKey()  # the limits on a case file (--max-file-mb, …)
+CHECKS = pytest.StashKey()  # every case's checks, for results.json
+IMPL = pytest.StashKey()  # the implementation under test (--impl), an IsolatedImplementation
+REFS = pytest.StashKey()  # the references it is graded against (oracle.student.grade.References)
+GRADES = pytest.StashKey()  # its grades, one per case file
+FORBIDDEN = pytest.StashKey()  # the messages of its forbidden imports
+RESULT = pytest.StashKey()  # its SubmissionResult, made at session finish
+NAMED = pytest.StashKey()  # the absolute paths named on the command line, when one is a broken link
+SUBSTITUTES = pytest.StashKey()  # the folders collected in place of broken links
 
 
 def pytest_report_header(config):
     if config.getoption("--no-cases"):
         return None
     import numpy
-    lines = [f"backprop-oracle: engines numpy {numpy.__version__} (refimpl), torch (autograd, float64), "
-             f"fd (central differences)"]
+
+    lines = [
+        f"backprop-oracle: engines numpy {numpy.__version__} (refimpl), torch (autograd, float64), "
+        f"fd (central differences)"
+    ]
     impl = config.getoption("--impl")
     if impl:
         from oracle.student.sandbox import describe, resolve_mode
-        lines.append(f"backprop-oracle: implementation under test {impl}; "
-                     + describe(resolve_mode(config.getoption("--isolation"))))
+
+        lines.append(
+            f"backprop-oracle: implementation under test {impl}; "
+            + describe(resolve_mode(config.getoption("--isolation")))
+        )
     args = ["pytest"] + [a for a in config.invocation_params.args]
     lines.append("backprop-oracle: reproduce with: " + " ".join(args))
     return lines
@@ -68,11 +75,21 @@ def _impl(config):
         from oracle.student.grade import References
         from oracle.student.imports import scan
         from oracle.student.sandbox import IsolatedImplementation
+
         spec = config.getoption("--impl")
-        limits = Limits(config.getoption("--impl-timeout"), config.getoption("--impl-memory"),
-                        config.getoption("--isolation"), tuple(config.getoption("--allow-import")))
-        config.stash[IMPL] = IsolatedImplementation(spec, timeout=limits.timeout, memory_mb=limits.memory_mb,
-                                                    isolation=limits.isolation, allow_imports=limits.allow_imports)
+        limits = Limits(
+            config.getoption("--impl-timeout"),
+            config.getoption("--impl-memory"),
+            config.getoption("--isolation"),
+            tuple(config.getoption("--allow-import")),
+        )
+        config.stash[IMPL] = IsolatedImplementation(
+            spec,
+            timeout=limits.timeout,
+            memory_mb=limits.memory_mb,
+            isolation=limits.isolation,
+            allow_imports=limits.allow_imports,
+        )
         config.stash[FORBIDDEN] = [f.message() for f in scan(spec, limits.allow_imports)]
         config.stash[REFS] = References(_engines(config))
         config.stash[GRADES] = []
@@ -81,8 +98,11 @@ def _impl(config):
 
 def pytest_ignore_collect(collection_path, config):
     """With --impl only the case files run, unless Python test files are named on the command line."""
-    if config.getoption("--impl") and collection_path.suffix == ".py" \
-            and not _named_on_command_line(config, collection_path):
+    if (
+        config.getoption("--impl")
+        and collection_path.suffix == ".py"
+        and not _named_on_command_line(config, collection_path)
+    ):
         return True
     return None
 
@@ -94,12 +114,15 @@ def pytest_sessionfinish(session, exitstatus):
     if impl is not None:
         impl.close()
         from oracle.student.results import SubmissionResult
-        result = SubmissionResult(impl.name, config.stash[GRADES], list(dict.fromkeys(impl.events)),
-                                  impl.mode, config.stash[FORBIDDEN])
+
+        result = SubmissionResult(
+            impl.name, config.stash[GRADES], list(dict.fromkeys(impl.events)), impl.mode, config.stash[FORBIDDEN]
+        )
         config.stash[RESULT] = result
     path = config.getoption("--results-json")
     if path:
         from oracle.student.results import write_results
+
         write_results(path, result, config.stash.get(CHECKS, None), config.stash.get(ASSIGNMENT, None))
 
 
@@ -124,6 +147,7 @@ def _named_on_command_line(config, file_path):
 def _limits(config):
     if LIMITS not in config.stash:
         from oracle.verdict.limits import from_options
+
         config.stash[LIMITS] = from_options(lambda dest: config.getoption(dest, None))
     return config.stash[LIMITS]
 
@@ -137,7 +161,7 @@ def _is_case_path(config, file_path):
         return True
     try:
         return _named_on_command_line(config, file_path) and "tests" not in file_path.parts
-    except (OSError, RuntimeError):         # a symbolic link that loops cannot be resolved
+    except (OSError, RuntimeError):  # a symbolic link that loops cannot be resolved
         return False
 
 
@@ -168,8 +192,9 @@ def pytest_configure(config):
     if not dangling:
         return
     config.stash[NAMED] = named
-    config.stash[SUBSTITUTES] = {p.parent for p in dangling
-                                    if not any(n == p.parent or n in p.parent.parents for n in named)}
+    config.stash[SUBSTITUTES] = {
+        p.parent for p in dangling if not any(n == p.parent or n in p.parent.parents for n in named)
+    }
     config.args = [str(p.parent) if p in dangling else a for p, a in zip(named, config.args)]
 
 
@@ -185,8 +210,7 @@ def pytest_make_collect_report(collector):
     config = collector.config
     if _restricted(config, collector.path):
         named = config.stash[NAMED]
-        rep.result = [node for node in rep.result
-                      if any(n == node.path or node.path in n.parents for n in named)]
+        rep.result = [node for node in rep.result if any(n == node.path or node.path in n.parents for n in named)]
     return rep
 
 
@@ -195,7 +219,8 @@ def _restricted(config, folder):
     only what is named (and the folders on the way to it) is collected."""
     substitutes = config.stash.get(SUBSTITUTES, ())
     return any(folder == s or s in folder.parents for s in substitutes) and not any(
-        (n == folder or n in folder.parents) and n.is_dir() for n in config.stash[NAMED])
+        (n == folder or n in folder.parents) and n.is_dir() for n in config.stash[NAMED]
+    )
 
 
 def _not_regular(collector):
@@ -203,14 +228,17 @@ def _not_regular(collector):
         entries = sorted(os.scandir(collector.path), key=lambda e: e.name)
     except OSError:
         return []
-    return [CaseFile.from_parent(collector, path=Path(entry.path)) for entry in entries
-            if _neither_file_nor_folder(entry) and _is_case_path(collector.config, Path(entry.path))]
+    return [
+        CaseFile.from_parent(collector, path=Path(entry.path))
+        for entry in entries
+        if _neither_file_nor_folder(entry) and _is_case_path(collector.config, Path(entry.path))
+    ]
 
 
 def _neither_file_nor_folder(entry):
     try:
         return not entry.is_dir() and not entry.is_file()
-    except OSError:             # a symbolic link that loops
+    except OSError:  # a symbolic link that loops
         return True
 
 
@@ -237,7 +265,7 @@ class CaseFile(pytest.File):
         except CaseError as exc:
             yield CaseErrorItem.from_parent(self, name="load", error=exc)
             return
-        except Exception as exc:     # load_case turns every failure into a CaseError: the guard of last resort
+        except Exception as exc:  # load_case turns every failure into a CaseError: the guard of last resort
             error = CaseError(self.path, 1, 1, f"the loader failed ({type(exc).__name__}: {exc})")
             yield CaseErrorItem.from_parent(self, name="load", error=error)
             return
@@ -265,6 +293,7 @@ class CaseFile(pytest.File):
         """The implementation's verdicts on this case (--impl)."""
         if self._grade is None:
             from oracle.student.grade import grade_case
+
             impl = _impl(self.config)
             self._grade = grade_case(self.case, impl, self.config.stash[REFS])
             self._verdicts = {v.quantity: v for v in self._grade.verdicts}
@@ -312,6 +341,7 @@ class ImplItem(_QuantityItem):
 
     def runtest(self):
         from oracle.student.grade import DOWNSTREAM, NOT_IMPLEMENTED, PASS
+
         grade = self.parent.grade()
         verdict = self.parent.verdict(self.quantity)
         if verdict is None:
@@ -327,6 +357,7 @@ class ImplItem(_QuantityItem):
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, ImplFailure):
             from oracle.student.results import verdict_text
+
             return verdict_text(excinfo.value.grade, excinfo.value.verdict)
         return super().repr_failure(excinfo)
 
@@ -352,13 +383,25 @@ def failure_table(check):
     for e in sorted(check.elements, key=lambda e: e.status != MISMATCH):
         label = check.quantity + (f"[{e.index[0]}]" if len(check.elements) > 1 else "")
         doc = "—" if e.document is None else (check.texts[e.index[0]] if check.texts else f"{e.document:.10g}")
-        rows.append([label, doc, *("—" if v is None else f"{v:.10g}" for v in e.engines.values()),
-                     f"{e.difference:.3g}", e.status, e.message])
+        rows.append(
+            [
+                label,
+                doc,
+                *("—" if v is None else f"{v:.10g}" for v in e.engines.values()),
+                f"{e.difference:.3g}",
+                e.status,
+                e.message,
+            ]
+        )
     engines = list(check.elements[0].engines) if check.elements else []
-    table = tabulate(rows, headers=["quantity", "document", *engines, "difference", "status", "why"],
-                     disable_numparse=True)
-    head = f"{check.case.path}: {check.quantity}: {check.message}" if check.message else \
-        f"{check.case.path}: {check.quantity}"
+    table = tabulate(
+        rows, headers=["quantity", "document", *engines, "difference", "status", "why"], disable_numparse=True
+    )
+    head = (
+        f"{check.case.path}: {check.quantity}: {check.message}"
+        if check.message
+        else f"{check.case.path}: {check.quantity}"
+    )
     if check.printed:
         head += f"\nprinted formula: {check.printed}"
     return f"{head}\n{table}"

@@ -18,6 +18,7 @@ arrays, layers keyed by the lectures' layer number l = 1..L.
 ``axis`` is the feature axis (0: column convention; 1: row convention).
 This package never imports torch.
 """
+
 from __future__ import annotations
 
 from . import activations as _activations
@@ -27,15 +28,16 @@ from .jacobian import jacobian
 from .network import backward, forward, train_step, update
 
 name = "numpy"
-complete = True             # a reference engine: gives every quantity of the interface
-tolerance = (1e-10, 1e-12)   # (rtol, atol): float64 throughout, agreement with an exact computation
+complete = True  # a reference engine: gives every quantity of the interface
+tolerance = (1e-10, 1e-12)  # (rtol, atol): float64 throughout, agreement with an exact computation
 
 # The registries, the one source of the names and defaults (the case loader, the JSON Schema and the
 # torch oracle are tested equal to them: tests/test_rules_once.py)
-ACTIVATIONS = tuple(_activations.ACTIVATIONS)          # activation names
-LOSSES = tuple(_losses.LOSSES)                         # loss names
-DEFAULT_PARAM = {n: cls.default_param for n, cls in _activations.ACTIVATIONS.items()
-                 if cls.default_param is not None}     # leaky_relu's α, prelu's α, swish's β
+ACTIVATIONS = tuple(_activations.ACTIVATIONS)  # activation names
+LOSSES = tuple(_losses.LOSSES)  # loss names
+DEFAULT_PARAM = {
+    n: cls.default_param for n, cls in _activations.ACTIVATIONS.items() if cls.default_param is not None
+}  # leaky_relu's α, prelu's α, swish's β
 
 
 def activation(name, z, param=None, axis=0):
@@ -58,5 +60,15 @@ def loss_gradient(name, a, y, factor=1.0, axis=0):
     return _losses.get(name, factor).gradient(a, y, axis)
 
 
-__all__ = ["activation", "activation_derivative", "loss", "loss_gradient",
-           "forward", "backward", "update", "train_step", "graph", "jacobian"]
+__all__ = [
+    "activation",
+    "activation_derivative",
+    "loss",
+    "loss_gradient",
+    "forward",
+    "backward",
+    "update",
+    "train_step",
+    "graph",
+    "jacobian",
+]

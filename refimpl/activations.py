@@ -10,6 +10,7 @@ f; softmax applies its Jacobian, since a_j depends on every z_k).
 Conventions at kinks follow PyTorch: ReLU'(0) = 0, LeakyReLU'(0) = PReLU'(0) = α.
 Every function is written so that |z| = 1000 (or 1e6) overflows nothing.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -183,8 +184,7 @@ class LogSoftmax(Activation):
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {
-    cls.name: cls
-    for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, PReLU, Swish, Softmax, LogSoftmax)
+    cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, PReLU, Swish, Softmax, LogSoftmax)
 }
 
 

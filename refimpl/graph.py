@@ -10,6 +10,7 @@ multiplies the gradient arriving from above (grad_output) by its local
 gradient (the chain rule), adding into each input's gradient so that a value
 used by several gates collects the sum of their contributions.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,9 @@ class Value:
         out = Value(self.data + other.data, (self, other), "+")
 
         def _backward():
-            self.grad += out.grad           # ∂(u+v)/∂u = 1
-            other.grad += out.grad          # ∂(u+v)/∂v = 1
+            self.grad += out.grad  # ∂(u+v)/∂u = 1
+            other.grad += out.grad  # ∂(u+v)/∂v = 1
+
         out._backward = _backward
         return out
 
@@ -40,8 +42,9 @@ class Value:
         out = Value(self.data - other.data, (self, other), "−")
 
         def _backward():
-            self.grad += out.grad           # ∂(u−v)/∂u = 1
-            other.grad -= out.grad          # ∂(u−v)/∂v = −1
+            self.grad += out.grad  # ∂(u−v)/∂u = 1
+            other.grad -= out.grad  # ∂(u−v)/∂v = −1
+
         out._backward = _backward
         return out
 
@@ -49,8 +52,9 @@ class Value:
         out = Value(self.data * other.data, (self, other), "·")
 
         def _backward():
-            self.grad += other.data * out.grad   # ∂(uv)/∂u = v
-            other.grad += self.data * out.grad   # ∂(uv)/∂v = u
+            self.grad += other.data * out.grad  # ∂(uv)/∂u = v
+            other.grad += self.data * out.grad  # ∂(uv)/∂v = u
+
         out._backward = _backward
         return out
 
@@ -58,19 +62,21 @@ class Value:
         out = Value(self.data / other.data, (self, other), "÷")
 
         def _backward():
-            self.grad += out.grad / other.data                         # ∂(u/v)/∂u = 1/v
-            other.grad -= self.data / other.data ** 2 * out.grad       # ∂(u/v)/∂v = −u/v²
+            self.grad += out.grad / other.data  # ∂(u/v)/∂u = 1/v
+            other.grad -= self.data / other.data**2 * out.grad  # ∂(u/v)/∂v = −u/v²
+
         out._backward = _backward
         return out
 
     def __pow__(self, other):
-        out = Value(self.data ** other.data, (self, other), "^")
+        out = Value(self.data**other.data, (self, other), "^")
 
         def _backward():
-            self.grad += other.data * self.data ** (other.data - 1) * out.grad   # ∂(u^v)/∂u = v u^{v−1}
+            self.grad += other.data * self.data ** (other.data - 1) * out.grad  # ∂(u^v)/∂u = v u^{v−1}
             if other._parents or other.gate != "const":
                 # ∂(u^v)/∂v = u^v ln u (only where u > 0)
                 other.grad += (out.data * math.log(self.data) if self.data > 0 else 0.0) * out.grad
+
         out._backward = _backward
         return out
 
@@ -78,16 +84,17 @@ class Value:
         out = Value(-self.data, (self,), "neg")
 
         def _backward():
-            self.grad -= out.grad           # ∂(−u)/∂u = −1
+            self.grad -= out.grad  # ∂(−u)/∂u = −1
+
         out._backward = _backward
         return out
 
     def apply(self, name):
         """A one-input gate: exp, log or an elementwise activation."""
         if name == "exp":
-            value, local = math.exp(self.data), math.exp(self.data)           # (e^u)' = e^u
+            value, local = math.exp(self.data), math.exp(self.data)  # (e^u)' = e^u
         elif name == "log":
-            value, local = math.log(self.data), 1.0 / self.data                # (ln u)' = 1/u
+            value, local = math.log(self.data), 1.0 / self.data  # (ln u)' = 1/u
         else:
             f = activations.get(name)
             if not f.elementwise:
@@ -97,6 +104,7 @@ class Value:
 
         def _backward():
             self.grad += local * out.grad
+
         out._backward = _backward
         return out
 
@@ -110,14 +118,20 @@ class Value:
                 for p in v._parents:
                     visit(p)
                 order.append(v)
+
         visit(self)
-        self.grad = 1.0                     # ∂f/∂f = 1
+        self.grad = 1.0  # ∂f/∂f = 1
         for v in reversed(order):
             v._backward()
 
 
-_BINARY = {"add": Value.__add__, "sub": Value.__sub__, "mul": Value.__mul__,
-           "div": Value.__truediv__, "pow": Value.__pow__}
+_BINARY = {
+    "add": Value.__add__,
+    "sub": Value.__sub__,
+    "mul": Value.__mul__,
+    "div": Value.__truediv__,
+    "pow": Value.__pow__,
+}
 
 
 def _build(expr, env):
@@ -147,7 +161,7 @@ def graph(program, inputs, offsets=None):
     for name, expr in program:
         v = _build(expr, env)
         if name in offsets:
-            v = v + Value(offsets[name], gate="const")   # node value shifted by Δ
+            v = v + Value(offsets[name], gate="const")  # node value shifted by Δ
         env[name] = nodes[name] = v
     out = env[program[-1][0]]
     out.backward()

@@ -6,6 +6,7 @@ Row convention z = x W + b:      ∂z_j/∂x_i = W_ij            → ∂z/∂x =
                                  ∂z_j/∂W_pq = [j = q] x_p
 ``dz/dW`` has shape (n_out,) + W.shape: entry [i, p, q] is ∂z_i/∂W_pq.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,14 +20,14 @@ def jacobian(W, b, x, convention="column"):
     x = as_float(x).reshape(-1)
     if convention == "row":
         n_out = W.shape[1]
-        dz_dx = W.T.copy()                                   # ∂z_j/∂x_i = W_ij
+        dz_dx = W.T.copy()  # ∂z_j/∂x_i = W_ij
         dz_dW = np.zeros((n_out,) + W.shape, dtype=W.dtype)
         for j in range(n_out):
-            dz_dW[j, :, j] = x                               # ∂z_j/∂W_pj = x_p
+            dz_dW[j, :, j] = x  # ∂z_j/∂W_pj = x_p
     else:
         n_out = W.shape[0]
-        dz_dx = W.copy()                                     # ∂z_i/∂x_k = W_ik
+        dz_dx = W.copy()  # ∂z_i/∂x_k = W_ik
         dz_dW = np.zeros((n_out,) + W.shape, dtype=W.dtype)
         for i in range(n_out):
-            dz_dW[i, i, :] = x                               # ∂z_i/∂W_iq = x_q
+            dz_dW[i, i, :] = x  # ∂z_i/∂W_iq = x_q
     return {"dz/dx": dz_dx, "dz/dW": dz_dW}

@@ -17,6 +17,7 @@ each example (no 1/N: the reduction enters the weight update, as in the notes'
 w → w − η/N Σ_n δ^{n,l} (a^{n,l−1})ᵀ). Logarithms are clamped at −100, as
 PyTorch's BCELoss does, so that a = 0 or 1 gives a finite cost.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ LOG_FLOOR = -100.0
 
 
 def _log(p):
-    with np.errstate(divide="ignore", invalid="ignore"):     # ln 0 = −inf, clamped; ln of p < 0 is NaN
+    with np.errstate(divide="ignore", invalid="ignore"):  # ln 0 = −inf, clamped; ln of p < 0 is NaN
         return np.maximum(np.log(p), LOG_FLOOR)
 
 
@@ -96,7 +97,7 @@ class BinaryCrossEntropy(Loss):
     """
 
     name = "binary_cross_entropy"
-    EPSILON = float(np.float32(1e-12))      # PyTorch's constant: the float 1e-12, 9.999999960041972e-13
+    EPSILON = float(np.float32(1e-12))  # PyTorch's constant: the float 1e-12, 9.999999960041972e-13
 
     def per_example(self, a, y, axis=0):
         return -self.factor * np.sum(y * _log(a) + (1.0 - y) * _log(1.0 - a), axis=axis)
@@ -131,9 +132,7 @@ class CrossEntropy(Loss):
         return self.factor * (a * np.sum(y, axis=axis, keepdims=True) - y)
 
 
-LOSSES: dict[str, type[Loss]] = {
-    cls.name: cls for cls in (SquaredError, MSE, MAE, BinaryCrossEntropy, CrossEntropy)
-}
+LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (SquaredError, MSE, MAE, BinaryCrossEntropy, CrossEntropy)}
 
 
 def get(name: str, factor: float = 1.0, reduction: str = "mean") -> Loss:

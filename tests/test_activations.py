@@ -1,4 +1,5 @@
 """Each activation's value and derivative against PyTorch autograd, kinks and extremes included."""
+
 import warnings
 
 import numpy as np
@@ -24,13 +25,13 @@ def test_value_and_derivative_match_autograd(name, param):
 
 
 def test_sigmoid_derivative_keeps_its_digits_where_sigma_is_close_to_1():
-    exact = np.exp(-np.abs(Z)) / (1 + np.exp(-np.abs(Z))) ** 2          # e^{−|z|}/(1 + e^{−|z|})², exact in float64
+    exact = np.exp(-np.abs(Z)) / (1 + np.exp(-np.abs(Z))) ** 2  # e^{−|z|}/(1 + e^{−|z|})², exact in float64
     np.testing.assert_allclose(refimpl.activation_derivative("sigmoid", Z), exact, rtol=1e-13, atol=0)
 
 
 def test_relu_derivative_at_zero_is_zero_in_both_engines():
     assert refimpl.activation_derivative("relu", np.array([0.0]))[0] == 0.0
-    assert torch_engine.activation_derivative("relu", np.array([0.0]))[0] == 0.0      # autograd's choice
+    assert torch_engine.activation_derivative("relu", np.array([0.0]))[0] == 0.0  # autograd's choice
 
 
 @pytest.mark.parametrize("name,alpha", [("leaky_relu", 0.01), ("prelu", 0.25)])

@@ -28,6 +28,7 @@ The bounds hold on a machine that is not busier than its cores; where the load a
 higher they stretch by load / cores, so that other work on the machine does not fail the test.
 Set BAD_INPUTS_TIMES=FILE to append each measured time to FILE (one JSON object a line).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,24 +51,25 @@ from oracle.cli import main
 
 FOLDER = Path(__file__).parent / "fixtures" / "bad_inputs"
 HEADER = re.compile(r"# expect: (.+)")
-SUBPROCESS_BOUND = 15.0      # seconds for one command, interpreter start-up and all (measured ≤ 3 s when quiet)
-IN_PROCESS_BOUND = 8.0       # seconds for one command run in this process (measured ≤ 1.6 s when quiet;
+SUBPROCESS_BOUND = 15.0  # seconds for one command, interpreter start-up and all (measured ≤ 3 s when quiet)
+IN_PROCESS_BOUND = 8.0  # seconds for one command run in this process (measured ≤ 1.6 s when quiet;
 #                               coverage and a busy CI machine slow it several times)
-TIMEOUT = 30                 # a command that takes longer has hung
-SAMPLE = 8                   # every SAMPLE-th folder file runs the commands as subprocesses
+TIMEOUT = 30  # a command that takes longer has hung
+SAMPLE = 8  # every SAMPLE-th folder file runs the commands as subprocesses
 
 
 @dataclass
 class BadInput:
-    name: str                          # the file's name in the working folder (what the commands are given)
-    expect: str                        # the regex for what follows NAME: on the reporting line
-    make: object                       # make(folder): creates the input in the folder
-    options: tuple = ()                # extra options, the same for the three commands
-    subprocess: bool = True            # the three commands as subprocesses (else in this process)
+    name: str  # the file's name in the working folder (what the commands are given)
+    expect: str  # the regex for what follows NAME: on the reporting line
+    make: object  # make(folder): creates the input in the folder
+    options: tuple = ()  # extra options, the same for the three commands
+    subprocess: bool = True  # the three commands as subprocesses (else in this process)
     notes: list = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- the folder's files
+
 
 def _expectation(path):
     first = path.read_bytes().split(b"\n", 1)[0].decode("utf-8", errors="replace")
@@ -108,11 +110,13 @@ def net(W="[[0.4, -0.2]]", b="[0]", x="[0.1, 0.3]", y="[1]", extra=""):
 def text_file(name, text):
     def make(folder):
         (folder / name).write_text(text, encoding="utf-8")
+
     return make
 
 
 def padded(name, text, size):
     """text, then comment lines up to ``size`` bytes."""
+
     def make(folder):
         with open(folder / name, "w", encoding="utf-8") as f:
             f.write(text)
@@ -120,6 +124,7 @@ def padded(name, text, size):
             left = size - len(text.encode())
             f.write(line * (left // len(line)))
             f.write("#" * (left % len(line)))
+
     return make
 
 
@@ -133,7 +138,7 @@ def fifo(folder):
 
 def folder_named_like_a_case(folder):
     (folder / "folder.yaml").mkdir()
-    (folder / "folder.yaml" / "inside.yaml").write_text(net()[net().index("\n") + 1:], encoding="utf-8")
+    (folder / "folder.yaml" / "inside.yaml").write_text(net()[net().index("\n") + 1 :], encoding="utf-8")
 
 
 def link(name, target):
@@ -153,69 +158,147 @@ def generated_inputs():
     def add(name, expect, make, options=(), special=True):
         out.append(BadInput(name, expect, make, options, subprocess=special))
 
-    add("file_50mb.yaml", r"^1:1: the file is 50\.0 MB \(50000000 bytes\), more than a case file may have; "
-        r"the limit is 2 MB \(raise it with --max-file-mb\)$", padded("file_50mb.yaml", net(), 50_000_000))
-    add("file_just_over_2mb.yaml", r"^1:1: the file is 2\.0 MB \(2000001 bytes\), more than a case file may have",
-        padded("file_just_over_2mb.yaml", net(), 2_000_001), special=False)
-    add("list_10000_deep.yaml", r"^10:35: x/0/0/…\(27 more\)…/0/0: lists and mappings nested more than 32 levels "
+    add(
+        "file_50mb.yaml",
+        r"^1:1: the file is 50\.0 MB \(50000000 bytes\), more than a case file may have; "
+        r"the limit is 2 MB \(raise it with --max-file-mb\)$",
+        padded("file_50mb.yaml", net(), 50_000_000),
+    )
+    add(
+        "file_just_over_2mb.yaml",
+        r"^1:1: the file is 2\.0 MB \(2000001 bytes\), more than a case file may have",
+        padded("file_just_over_2mb.yaml", net(), 2_000_001),
+        special=False,
+    )
+    add(
+        "list_10000_deep.yaml",
+        r"^10:35: x/0/0/…\(27 more\)…/0/0: lists and mappings nested more than 32 levels "
         r"deep; the limit is 32 \(raise it with --max-depth\)$",
-        text_file("list_10000_deep.yaml", net(x="[" * 10_000 + "0.1" + "]" * 10_000)))
-    add("mapping_3000_deep.yaml", r"^12:133: define/a/a/…\(27 more\)…/a/a: lists and mappings nested more than 32 "
-        r"levels deep", text_file("mapping_3000_deep.yaml", net(extra="define: " + "{a: " * 3000 + "x"
-                                                                 + "}" * 3000 + "\n")))
+        text_file("list_10000_deep.yaml", net(x="[" * 10_000 + "0.1" + "]" * 10_000)),
+    )
+    add(
+        "mapping_3000_deep.yaml",
+        r"^12:133: define/a/a/…\(27 more\)…/a/a: lists and mappings nested more than 32 "
+        r"levels deep",
+        text_file("mapping_3000_deep.yaml", net(extra="define: " + "{a: " * 3000 + "x" + "}" * 3000 + "\n")),
+    )
     big = net(W=matrix(2000))
-    add("matrix_2000x2000.yaml", r"^1:1: the file is 1\d\.\d MB \(\d+ bytes\), more than a case file may have",
-        text_file("matrix_2000x2000.yaml", big))
-    add("matrix_2000x2000_file_limit_raised.yaml", r"^6:8: layers/0/W: an array of 2000×2000 = 4000000 numbers, "
+    add(
+        "matrix_2000x2000.yaml",
+        r"^1:1: the file is 1\d\.\d MB \(\d+ bytes\), more than a case file may have",
+        text_file("matrix_2000x2000.yaml", big),
+    )
+    add(
+        "matrix_2000x2000_file_limit_raised.yaml",
+        r"^6:8: layers/0/W: an array of 2000×2000 = 4000000 numbers, "
         r"more than one array may hold; the limit is 10000 \(raise it with --max-elements\)$",
-        text_file("matrix_2000x2000_file_limit_raised.yaml", big), ("--max-file-mb", "20"))
-    add("fifo.yaml", r"^1:1: a FIFO \(named pipe\), not a case file: only regular files are read as cases \(it "
-        r"was not opened\)$", fifo)
-    add("folder.yaml", r"^1:1: a folder, not a case file: only regular files are read as cases$",
-        folder_named_like_a_case)
-    add("broken_link.yaml", r"^1:1: a symbolic link to 'missing\.yaml', which does not exist$",
-        link("broken_link.yaml", "missing.yaml"))
+        text_file("matrix_2000x2000_file_limit_raised.yaml", big),
+        ("--max-file-mb", "20"),
+    )
+    add(
+        "fifo.yaml",
+        r"^1:1: a FIFO \(named pipe\), not a case file: only regular files are read as cases \(it "
+        r"was not opened\)$",
+        fifo,
+    )
+    add(
+        "folder.yaml",
+        r"^1:1: a folder, not a case file: only regular files are read as cases$",
+        folder_named_like_a_case,
+    )
+    add(
+        "broken_link.yaml",
+        r"^1:1: a symbolic link to 'missing\.yaml', which does not exist$",
+        link("broken_link.yaml", "missing.yaml"),
+    )
     add("link_loop.yaml", r"^1:1: a symbolic link that loops", link("link_loop.yaml", "link_loop.yaml"))
-    add("device_link.yaml", r"^1:1: a character device, not a case file: only regular files are read as cases",
-        link("device_link.yaml", "/dev/zero"))
-    add("steps_billion.yaml", r"^12:37: steps: 1000000000 gradient-descent steps are more than a case may run; "
+    add(
+        "device_link.yaml",
+        r"^1:1: a character device, not a case file: only regular files are read as cases",
+        link("device_link.yaml", "/dev/zero"),
+    )
+    add(
+        "steps_billion.yaml",
+        r"^12:37: steps: 1000000000 gradient-descent steps are more than a case may run; "
         r"the limit is 10000 \(raise it with --max-steps\)$",
-        text_file("steps_billion.yaml", net(extra="gradient_descent: {eta: 0.1, steps: 1000000000}\n")))
-    add("literal_5000_digits.yaml", r"^6:15: a number written with 5000 digits \(1111.*the limit is 40 \(raise it "
-        r"with --max-digits\)$", text_file("literal_5000_digits.yaml", net(W="[[0.4, " + "1" * 5000 + "]]")))
-    add("exponent_5000_digits.yaml", r"^10:5: a number written with 5001 digits",
-        text_file("exponent_5000_digits.yaml", net(x="[1e" + "9" * 5000 + ", 0.3]")), special=False)
-    add("decimals_5000_digits.yaml", r"^10:10: a number written with 5001 digits \(0\.000",
-        text_file("decimals_5000_digits.yaml", net(x="[0.1, 0." + "0" * 4999 + "1]")), special=False)
+        text_file("steps_billion.yaml", net(extra="gradient_descent: {eta: 0.1, steps: 1000000000}\n")),
+    )
+    add(
+        "literal_5000_digits.yaml",
+        r"^6:15: a number written with 5000 digits \(1111.*the limit is 40 \(raise it "
+        r"with --max-digits\)$",
+        text_file("literal_5000_digits.yaml", net(W="[[0.4, " + "1" * 5000 + "]]")),
+    )
+    add(
+        "exponent_5000_digits.yaml",
+        r"^10:5: a number written with 5001 digits",
+        text_file("exponent_5000_digits.yaml", net(x="[1e" + "9" * 5000 + ", 0.3]")),
+        special=False,
+    )
+    add(
+        "decimals_5000_digits.yaml",
+        r"^10:10: a number written with 5001 digits \(0\.000",
+        text_file("decimals_5000_digits.yaml", net(x="[0.1, 0." + "0" * 4999 + "1]")),
+        special=False,
+    )
     long_list = net(x="[" + ", ".join(["0.5"] * 10_001) + "]")
-    add("list_10001_entries.yaml", rf"^10:{5 + 5 * 10_000}: x: a list of more than 10000 entries; "
-        r"the limit is 10000 \(raise it with --max-elements\)$", text_file("list_10001_entries.yaml", long_list),
-        special=False)
+    add(
+        "list_10001_entries.yaml",
+        rf"^10:{5 + 5 * 10_000}: x: a list of more than 10000 entries; "
+        r"the limit is 10000 \(raise it with --max-elements\)$",
+        text_file("list_10001_entries.yaml", long_list),
+        special=False,
+    )
     block = net().replace("y: [1]\n", "y:\n" + "  - 1\n" * 10_001)
-    add("block_list_10001_entries.yaml", r"^10012:5: y: a list of more than 10000 entries",
-        text_file("block_list_10001_entries.yaml", block), special=False)
-    keys = ("# expect: (generated)\ntitle: t\nsource: {document: d.txt, heading: h}\nkind: graph\ninputs: {"
-            + ", ".join(f"x{i}: 1" for i in range(10_001)) + "}\ngraph: {f: x0 * 2}\n")
-    add("mapping_10001_keys.yaml", rf"^{position(keys, 'x10000: 1', offset=len('x10000: '))}: inputs: a mapping of "
+    add(
+        "block_list_10001_entries.yaml",
+        r"^10012:5: y: a list of more than 10000 entries",
+        text_file("block_list_10001_entries.yaml", block),
+        special=False,
+    )
+    keys = (
+        "# expect: (generated)\ntitle: t\nsource: {document: d.txt, heading: h}\nkind: graph\ninputs: {"
+        + ", ".join(f"x{i}: 1" for i in range(10_001))
+        + "}\ngraph: {f: x0 * 2}\n"
+    )
+    add(
+        "mapping_10001_keys.yaml",
+        rf"^{position(keys, 'x10000: 1', offset=len('x10000: '))}: inputs: a mapping of "
         r"more than 10000 entries; the limit is 10000 \(raise it with --max-elements\)$",
-        text_file("mapping_10001_keys.yaml", keys), special=False)
+        text_file("mapping_10001_keys.yaml", keys),
+        special=False,
+    )
     row = "[[" + ", ".join(["0.5"] * 8000) + "]]"
-    many = ("# expect: (generated)\ntitle: t\nsource: {document: d.txt, heading: h}\nkind: network\nlayers:\n"
-            + "".join(f"  - W: {row}\n    b: [0]\n    activation: sigmoid\n" for _ in range(3))
-            + "loss: {name: squared_error, factor: 0.5, reduction: mean}\nx: [1]\ny: [1]\n")
+    many = (
+        "# expect: (generated)\ntitle: t\nsource: {document: d.txt, heading: h}\nkind: network\nlayers:\n"
+        + "".join(f"  - W: {row}\n    b: [0]\n    activation: sigmoid\n" for _ in range(3))
+        + "loss: {name: squared_error, factor: 0.5, reduction: mean}\nx: [1]\ny: [1]\n"
+    )
     # values before layer 3's first number: the root mapping, title, source and its document and heading, kind,
     # the layers list; per layer its mapping, W's two lists and 8000 numbers, b's list and number, activation
     before = 7 + 2 * 8006 + 3
-    add("values_over_total.yaml", rf"^12:{10 + 5 * (20_000 - before)}: more than 20000 values \(numbers, texts, "
+    add(
+        "values_over_total.yaml",
+        rf"^12:{10 + 5 * (20_000 - before)}: more than 20000 values \(numbers, texts, "
         r"lists and mappings\) in one case file; the limit is 20000 \(raise it with --max-total\)$",
-        text_file("values_over_total.yaml", many), special=False)
+        text_file("values_over_total.yaml", many),
+        special=False,
+    )
     comments = "# expect: (generated)\n" + ("#" + " comment" * 12 + "\n") * 19_000
-    near = comments + net()[net().index("\n") + 1:] + "colour: red\n"
-    add("comments_near_size_limit.yaml", rf"^{near.count(chr(10))}:1: unknown field 'colour'",
-        text_file("comments_near_size_limit.yaml", near), special=False)
+    near = comments + net()[net().index("\n") + 1 :] + "colour: red\n"
+    add(
+        "comments_near_size_limit.yaml",
+        rf"^{near.count(chr(10))}:1: unknown field 'colour'",
+        text_file("comments_near_size_limit.yaml", near),
+        special=False,
+    )
     empties = net(x="[" + ", ".join(["[" + ", ".join(["[]"] * 1000) + "]"] * 30) + "]")
-    add("empty_lists_over_total.yaml", r"^10:\d+: more than 20000 values \(numbers, texts, lists and mappings\)",
-        text_file("empty_lists_over_total.yaml", empties), special=False)
+    add(
+        "empty_lists_over_total.yaml",
+        r"^10:\d+: more than 20000 values \(numbers, texts, lists and mappings\)",
+        text_file("empty_lists_over_total.yaml", empties),
+        special=False,
+    )
     return out
 
 
@@ -229,6 +312,7 @@ def test_the_corpus_is_large_and_every_input_is_named_once():
 
 
 # ---------------------------------------------------------------- running the commands
+
 
 @dataclass
 class Run:
@@ -246,8 +330,15 @@ def run_subprocess(command, args, cwd):
     env = {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "default"}
     env.pop("PYTEST_ADDOPTS", None)
     start = time.monotonic()
-    r = subprocess.run([sys.executable, *module, *args], capture_output=True, text=True, cwd=cwd, timeout=TIMEOUT,
-                       env=env, stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        [sys.executable, *module, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=TIMEOUT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
     return Run(command, r.returncode, r.stdout, r.stderr, time.monotonic() - start)
 
 
@@ -268,8 +359,11 @@ def run_in_process(command, args, cwd, monkeypatch):
     signal.alarm(TIMEOUT)
     start = time.monotonic()
     try:
-        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out), \
-                contextlib.redirect_stderr(err):
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
             warnings.simplefilter("always")
             if command == "pytest":
                 code = int(pytest.main(["-p", "no:cacheprovider", "-s", *args]))
@@ -278,8 +372,15 @@ def run_in_process(command, args, cwd, monkeypatch):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-    return Run(command, code, out.getvalue(), err.getvalue(), time.monotonic() - start,
-               [str(w.message) for w in caught], IN_PROCESS_BOUND)
+    return Run(
+        command,
+        code,
+        out.getvalue(),
+        err.getvalue(),
+        time.monotonic() - start,
+        [str(w.message) for w in caught],
+        IN_PROCESS_BOUND,
+    )
 
 
 def busy():
@@ -296,7 +397,7 @@ def located(output, name):
     for line in output.splitlines():
         for m in re.finditer(re.escape(name) + ":", line):
             if m.start() == 0 or line[m.start() - 1] in "/ \\":
-                found.append(line[m.end():])
+                found.append(line[m.end() :])
     return found
 
 
@@ -304,8 +405,17 @@ def _record(case, run):
     target = os.environ.get("BAD_INPUTS_TIMES")
     if target:
         with open(target, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"input": case.name, "command": run.command, "seconds": round(run.seconds, 3),
-                                "subprocess": run.bound == SUBPROCESS_BOUND}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "input": case.name,
+                        "command": run.command,
+                        "seconds": round(run.seconds, 3),
+                        "subprocess": run.bound == SUBPROCESS_BOUND,
+                    }
+                )
+                + "\n"
+            )
 
 
 @pytest.mark.parametrize("case", INPUTS, ids=lambda c: c.name)
@@ -325,8 +435,9 @@ def test_bad_input_ends_quickly_with_one_located_message(case, tmp_path, monkeyp
         assert "Traceback" not in output, f"{what}:\n{output}"
         assert "Warning" not in run.err and not run.warnings, f"{what}: {run.warnings or run.err}"
         messages = located(output, case.name)
-        assert any(re.match(r"\d+:\d+: ", m) and re.search(case.expect, m) for m in messages), \
+        assert any(re.match(r"\d+:\d+: ", m) and re.search(case.expect, m) for m in messages), (
             f"{what}: no line '{case.name}:LINE:COL: …' matching {case.expect!r}; found:\n" + "\n".join(messages)
+        )
         if run.command == "pytest":
             summary = run.out.strip().splitlines()[-1] if run.out.strip() else ""
             assert run.code == 1, f"{what}: exit {run.code}\n{output}"
@@ -369,5 +480,6 @@ def test_pytest_reports_each_broken_case_file_and_runs_the_rest(tmp_path):
     r = run_subprocess("pytest", ["broken.yaml", "cases/good.yaml"], tmp_path)
     summary = r.out.strip().splitlines()[-1]
     assert r.code == 1 and re.search(r"^=* ?1 failed, \d+ passed", summary), r.out
-    assert "test_not_collected" not in r.out and any(m.startswith("1:1: a symbolic link to 'missing.yaml'")
-                                                       for m in located(r.out, "broken.yaml")), r.out
+    assert "test_not_collected" not in r.out and any(
+        m.startswith("1:1: a symbolic link to 'missing.yaml'") for m in located(r.out, "broken.yaml")
+    ), r.out

@@ -1,4 +1,5 @@
 """The draw command: figures of cases and the history plot, through the command line."""
+
 from pathlib import Path
 
 import pytest

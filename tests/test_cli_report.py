@@ -1,4 +1,5 @@
 """The report command: table, JSON, exit status; statuses match, erratum, mismatch."""
+
 import json
 import textwrap
 from pathlib import Path
@@ -130,8 +131,9 @@ def test_derived_quantities_and_multi_step_history(tmp_path):
     extra = "define:\n  wa: W1 @ x\nexpect:\n  wa: -0.02\n"
     assert main(["report", case(tmp_path, extra)]) == 0
     path = tmp_path / "steps.yaml"
-    path.write_text(NET.replace("{eta: 0.01}", "{eta: 0.01, steps: 3}") + "expect:\n  a[2]@3: 0.5131\n",
-                    encoding="utf-8")
+    path.write_text(
+        NET.replace("{eta: 0.01}", "{eta: 0.01, steps: 3}") + "expect:\n  a[2]@3: 0.5131\n", encoding="utf-8"
+    )
     assert main(["report", str(path)]) == 0
 
 

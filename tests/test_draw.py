@@ -1,4 +1,5 @@
 """Figures of cases (oracle.authoring.draw): files made, well-formed, the expected numbers present as text."""
+
 import re
 import subprocess
 import sys
@@ -64,11 +65,13 @@ def spy_labels(monkeypatch):
     def spy(items, *args, **kwargs):
         real(items, *args, **kwargs)
         placed.append(items)
-    monkeypatch.setattr(draw_mod.network, "_place_edge_labels", spy)     # where _network_figure looks it up
+
+    monkeypatch.setattr(draw_mod.network, "_place_edge_labels", spy)  # where _network_figure looks it up
     return placed
 
 
 # ---------------------------------------------------------------- numbers
+
 
 def test_fmt_rounds_to_four_significant_digits_with_a_true_minus():
     assert draw_mod.fmt(0.4) == "0.4"
@@ -89,23 +92,37 @@ def test_fmt_change_shows_as_many_digits_as_the_change_needs():
 
 # ---------------------------------------------------------------- network
 
+
 def test_network_figure_of_the_sigmoid_net(tmp_path, spy_labels):
     texts = svg_texts(render(CASES / "001_sigmoid_net.yaml", tmp_path))
-    assert has(texts, "Sigmoid network 2-1-1, one step of gradient descent")       # the title
+    assert has(texts, "Sigmoid network 2-1-1, one step of gradient descent")  # the title
     # weights and their values after the update, on the edges
     assert "0.4 → 0.400003" in texts
     assert "−0.2 → −0.19999" in texts
     assert "0.1 → 0.1006" in texts
     # z, a, δ per neuron (refimpl's values, 4 significant digits), biases with their update, the target
-    for line in ("z = −0.02", "a = 0.495", "δ = −0.003046", "z = 0.0495", "a = 0.5124", "δ = −0.1218",
-                 "b = 0 → 0.001218", "y = 1", "x₁ = 0.1", "x₂ = 0.3"):
+    for line in (
+        "z = −0.02",
+        "a = 0.495",
+        "δ = −0.003046",
+        "z = 0.0495",
+        "a = 0.5124",
+        "δ = −0.1218",
+        "b = 0 → 0.001218",
+        "y = 1",
+        "x₁ = 0.1",
+        "x₂ = 0.3",
+    ):
         assert line in texts, line
     # the legend explains the annotations and states the cost
     assert has(texts, "δ = ∂Cₙ/∂z")
     assert has(texts, "C = 0.1189")
     (items,) = spy_labels
-    assert {it["key"]: it["text"] for it in items} == {(1, 0, 0): "0.4 → 0.400003", (1, 1, 0): "−0.2 → −0.19999",
-                                                      (2, 0, 0): "0.1 → 0.1006"}
+    assert {it["key"]: it["text"] for it in items} == {
+        (1, 0, 0): "0.4 → 0.400003",
+        (1, 1, 0): "−0.2 → −0.19999",
+        (2, 0, 0): "0.1 → 0.1006",
+    }
 
 
 def test_network_figure_column_convention_puts_w_ji_on_the_edge_i_to_j(tmp_path, spy_labels):
@@ -129,7 +146,7 @@ def test_network_figure_row_convention(tmp_path, spy_labels):
     assert labels[(1, 1, 1)] == "−0.6"
     assert labels[(2, 1, 0)] == "−0.5"
     assert has(texts, "row convention")
-    assert not any(t.startswith("b = ") for t in texts)      # no biases in this case
+    assert not any(t.startswith("b = ") for t in texts)  # no biases in this case
     assert "x₁ = 0.35" in texts and "x₂ = 0.9" in texts
 
 
@@ -162,6 +179,7 @@ def test_network_figure_of_a_batch_lists_one_value_per_example(tmp_path):
 
 # ---------------------------------------------------------------- graph
 
+
 def test_graph_figure_of_the_circuit(tmp_path):
     texts = svg_texts(render(CASES / "001_circuit.yaml", tmp_path))
     # gates labelled by their operation, the inputs and the output by name
@@ -170,7 +188,7 @@ def test_graph_figure_of_the_circuit(tmp_path):
         assert name in texts
     # forward values (q = 3, f = −12) and gradients (∂f/∂q = −4, ∂f/∂z = 3, ∂f/∂f = 1)
     assert "−12" in texts
-    assert texts.count("−4") >= 3 + 1           # ∂f/∂x, ∂f/∂y, ∂f/∂q, and the value of z
+    assert texts.count("−4") >= 3 + 1  # ∂f/∂x, ∂f/∂y, ∂f/∂q, and the value of z
     assert "3" in texts and "1" in texts and "5" in texts and "−2" in texts
     # the perturbations are listed
     assert has(texts, "Increase q by 1: f = −16, Δf = −4")
@@ -178,12 +196,13 @@ def test_graph_figure_of_the_circuit(tmp_path):
 
 def test_graph_figure_with_boxes_and_fan_out(tmp_path):
     texts = svg_texts(render(CASES / "003_deeper_softmax.yaml", tmp_path))
-    assert any(t.startswith("h = w·x + b") for t in texts)       # a node of more than one operation: a box
-    assert "σ" in texts                                         # q = sigmoid(h): a gate
+    assert any(t.startswith("h = w·x + b") for t in texts)  # a node of more than one operation: a box
+    assert "σ" in texts  # q = sigmoid(h): a gate
     assert has(texts, "A dot marks a value used by several gates")
 
 
 # ---------------------------------------------------------------- other kinds
+
 
 def test_activation_figure(tmp_path):
     texts = svg_texts(render(CASES / "001_relu_derivative_at_zero.yaml", tmp_path))
@@ -225,6 +244,7 @@ def test_jacobian_figure(tmp_path):
 
 # ---------------------------------------------------------------- history
 
+
 def test_plot_history_of_the_linear_regression_table(tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "history.svg"
@@ -241,6 +261,7 @@ def test_history_of_both_engines_agrees(tmp_path):
     case = load_case(CASES / "003_linear_regression_table.yaml")
     import refimpl
     from oracle.engines import torch_engine
+
     h_np, h_t = draw_mod._history(case, refimpl), draw_mod._history(case, torch_engine)
     assert len(h_np["C"]) == 4 and len(h_np["W1"]) == 4
     assert h_np["C"] == pytest.approx(h_t["C"], rel=1e-10)
@@ -251,12 +272,14 @@ def test_history_of_both_engines_agrees(tmp_path):
 def test_plot_history_of_a_larger_network_with_frozen_parameters(tmp_path, spy_labels):
     pytest.importorskip("matplotlib")
     case_file = tmp_path / "frozen.yaml"
-    case_file.write_text(NET_342.replace("gradient_descent: {eta: 0.5}",
-                                         "gradient_descent: {eta: 0.5, steps: 4, frozen: [b1, W2]}"), encoding="utf-8")
+    case_file.write_text(
+        NET_342.replace("gradient_descent: {eta: 0.5}", "gradient_descent: {eta: 0.5, steps: 4, frozen: [b1, W2]}"),
+        encoding="utf-8",
+    )
     out = tmp_path / "history.svg"
     draw_mod.plot_history(case_file, out)
     texts = svg_texts(out)
-    assert "W¹: every entry" in texts and "W²: every entry" in texts      # 26 parameters: one panel per array
+    assert "W¹: every entry" in texts and "W²: every entry" in texts  # 26 parameters: one panel per array
     assert "numpy (refimpl)" in texts and "torch (autograd oracle)" in texts
     assert has(texts, "frozen: b1, W2")
     # the network figure: frozen parameters keep their value, the others show the first update
@@ -286,6 +309,7 @@ def test_plot_history_needs_gradient_descent(tmp_path):
 
 # ---------------------------------------------------------------- files
 
+
 def test_png_output(tmp_path):
     out = render(CASES / "001_sigmoid_net.yaml", tmp_path, "net.png")
     data = out.read_bytes()
@@ -311,6 +335,7 @@ def test_every_bundled_case_draws(tmp_path):
 
 # ---------------------------------------------------------------- without matplotlib
 
+
 def test_clear_import_error_without_matplotlib(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"drawing needs matplotlib: pip install 'backprop-oracle\[figures\]'"):
@@ -321,8 +346,10 @@ def test_clear_import_error_without_matplotlib(tmp_path, monkeypatch):
 
 
 def test_the_core_imports_without_matplotlib():
-    code = ("import sys; sys.modules['matplotlib'] = None\n"
-            "import oracle.authoring.draw, oracle.cli, refimpl\n"
-            "assert not any(m.startswith('matplotlib.') for m in sys.modules)\n")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "import oracle.authoring.draw, oracle.cli, refimpl\n"
+        "assert not any(m.startswith('matplotlib.') for m in sys.modules)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

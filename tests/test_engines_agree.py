@@ -1,4 +1,5 @@
 """refimpl, the torch oracle and finite differences agree on random networks and graphs."""
+
 import zlib
 
 import numpy as np
@@ -11,9 +12,14 @@ from oracle.verdict.expr import parse
 
 FD = FiniteDifferences(refimpl)
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "swish"]
-OUTPUT_LOSS = [("sigmoid", "squared_error"), ("identity", "mse"), ("tanh", "mae"),
-               ("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy"),
-               ("identity", "squared_error")]
+OUTPUT_LOSS = [
+    ("sigmoid", "squared_error"),
+    ("identity", "mse"),
+    ("tanh", "mae"),
+    ("sigmoid", "binary_cross_entropy"),
+    ("softmax", "cross_entropy"),
+    ("identity", "squared_error"),
+]
 
 
 def random_net(seed, widths, hidden, out_act, convention, bias=True):
@@ -44,8 +50,9 @@ def close(u, v, rtol=1e-10, atol=1e-12):
 @pytest.mark.parametrize("bias", [True, False])
 def test_backward_agrees(convention, out_act, loss_name, reduction, bias):
     widths = [3, 4, 5, 3]
-    W, b, f, rng = random_net(zlib.crc32(f"{convention}{out_act}{loss_name}".encode()), widths, HIDDEN[1:4], out_act,
-                              convention, bias)
+    W, b, f, rng = random_net(
+        zlib.crc32(f"{convention}{out_act}{loss_name}".encode()), widths, HIDDEN[1:4], out_act, convention, bias
+    )
     x = batch(rng, 3, 4, convention)
     kind = {"binary_cross_entropy": "prob", "cross_entropy": "onehot"}.get(loss_name, "real")
     y = batch(rng, 3, 4, convention, kind)
@@ -114,8 +121,7 @@ def test_mean_reduction_is_the_average_of_single_example_gradients():
 PROGRAMS = {
     "circuit": ("q = x + y; f = q * z", {"x": -2.0, "y": 5.0, "z": -4.0}),
     "fan_out": ("u = x * x; v = u + x; w = v / (y - 3); f = exp(w) - log(u) + w ^ 2", {"x": 1.5, "y": 0.5}),
-    "activations": ("h = sigmoid(x) + tanh(y) * relu(x) - swish(y); f = h ^ 3 + leaky_relu(-h)",
-                    {"x": 0.7, "y": -0.4}),
+    "activations": ("h = sigmoid(x) + tanh(y) * relu(x) - swish(y); f = h ^ 3 + leaky_relu(-h)", {"x": 0.7, "y": -0.4}),
     "power": ("f = x ^ y + 2 ^ x - x ^ 2", {"x": 1.3, "y": 2.5}),
 }
 
@@ -161,18 +167,27 @@ def test_jacobians_agree(convention):
 
 
 def test_finite_differences_provide_derivatives_only():
-    for call in (lambda: FD.forward({}, {}, {}, [1.0]), lambda: FD.activation("relu", 1.0),
-                 lambda: FD.loss("mse", 1.0, 1.0), lambda: FD.activation_derivative("softmax", [1.0])):
+    for call in (
+        lambda: FD.forward({}, {}, {}, [1.0]),
+        lambda: FD.activation("relu", 1.0),
+        lambda: FD.loss("mse", 1.0, 1.0),
+        lambda: FD.activation_derivative("softmax", [1.0]),
+    ):
         with pytest.raises(NotImplementedError):
             call()
-    np.testing.assert_allclose(FD.activation_derivative("sigmoid", np.array([0.0, 1.0])),
-                               refimpl.activation_derivative("sigmoid", np.array([0.0, 1.0])), rtol=1e-8)
-    np.testing.assert_allclose(FD.loss_gradient("mse", np.array([[1.0], [2.0]]), np.zeros((2, 1))),
-                               [[1.0], [2.0]], rtol=1e-8)
+    np.testing.assert_allclose(
+        FD.activation_derivative("sigmoid", np.array([0.0, 1.0])),
+        refimpl.activation_derivative("sigmoid", np.array([0.0, 1.0])),
+        rtol=1e-8,
+    )
+    np.testing.assert_allclose(
+        FD.loss_gradient("mse", np.array([[1.0], [2.0]]), np.zeros((2, 1))), [[1.0], [2.0]], rtol=1e-8
+    )
 
 
 def test_finite_differences_decline_at_a_kink():
     from oracle.engines.finite_diff import NotDifferentiable
+
     with pytest.raises(NotDifferentiable, match="one-sided slopes"):
         FD.activation_derivative("relu", np.array([0.0]))
     np.testing.assert_allclose(FD.activation_derivative("relu", np.array([-1.0, 1.0])), [0.0, 1.0])

@@ -1,4 +1,5 @@
 """Worked solutions (oracle.authoring.explain): the lectures' numbers, errata notes, the three formats."""
+
 import re
 import shutil
 import subprocess
@@ -53,6 +54,7 @@ def ids(path):
 
 
 # ---------------------------------------------------------------- the lectures' numbers
+
 
 @pytest.mark.parametrize("path", [p for p in BUNDLED if load_case(p).kind in EXPLAINED_KINDS], ids=ids)
 def test_every_documented_value_appears_in_the_explanation(path):
@@ -115,11 +117,12 @@ def test_erratum_note_reads_as_the_lecture_prints_it():
 
 def test_formulas_printed_with_an_error_are_noted():
     text = explained(ROOT / "cases/003_linear_regression_table.yaml", "text", 2)
-    assert "the lecture prints the formula “w = η ∂L/∂w” here; erratum: the slide drops \"w −\"" in text
+    assert 'the lecture prints the formula “w = η ∂L/∂w” here; erratum: the slide drops "w −"' in text
     assert "the printed formula gives −0.38, the correct one gives 0.48" in text
 
 
 # ---------------------------------------------------------------- the numbers are rounded for display only
+
 
 def test_rounding_is_stated_once_and_steps_use_unrounded_values():
     text = explained(ROOT / "cases/001_vanishing_gradient.yaml", "text", 2)
@@ -139,19 +142,22 @@ def test_decimals_and_format_are_checked():
 
 # ---------------------------------------------------------------- the notes' notation, per kind
 
+
 def test_column_network_in_the_notes_notation():
     text = explained(ROOT / "cases/001_sigmoid_net.yaml", "text", 4)
-    for line in ("z¹ = W¹a⁰ + b¹ = [0.4, −0.2] [0.1, 0.3] + 0 = 0.04 − 0.06 + 0 = −0.02 + 0 = −0.02",
-                 "a¹ = σ(z¹) = σ(−0.02) = 0.495",
-                 "z² = W²a¹ + b² = 0.1 · 0.495 + 0 = 0.0495",
-                 "C = ½(a² − y)² = ½(0.5124 − 1)² = 0.1189",
-                 "∇ₐC = ∂C/∂a² = a² − y = 0.5124 − 1 = −0.4876",
-                 "δ² = ∇ₐC ⊙ σ'(z²) = (a² − y) ⊙ σ'(z²) = −0.4876 · 0.2498 = −0.1218",
-                 "(W²)ᵀδ² = 0.1 · (−0.1218) = −0.0122",
-                 "δ¹ = ((W²)ᵀδ²) ⊙ σ'(z¹) = −0.0122 · 0.25 = −0.003",
-                 "∂C/∂b² = δ² = −0.1218",
-                 "∂C/∂W¹ = δ¹(a⁰)ᵀ = −0.003 · [0.1, 0.3]ᵀ = [−0.0003, −0.0009]",
-                 "W²′ = W² − η∂C/∂W² = 0.1 − 0.01 · (−0.0603) = 0.1 + 0.0006 = 0.1006"):
+    for line in (
+        "z¹ = W¹a⁰ + b¹ = [0.4, −0.2] [0.1, 0.3] + 0 = 0.04 − 0.06 + 0 = −0.02 + 0 = −0.02",
+        "a¹ = σ(z¹) = σ(−0.02) = 0.495",
+        "z² = W²a¹ + b² = 0.1 · 0.495 + 0 = 0.0495",
+        "C = ½(a² − y)² = ½(0.5124 − 1)² = 0.1189",
+        "∇ₐC = ∂C/∂a² = a² − y = 0.5124 − 1 = −0.4876",
+        "δ² = ∇ₐC ⊙ σ'(z²) = (a² − y) ⊙ σ'(z²) = −0.4876 · 0.2498 = −0.1218",
+        "(W²)ᵀδ² = 0.1 · (−0.1218) = −0.0122",
+        "δ¹ = ((W²)ᵀδ²) ⊙ σ'(z¹) = −0.0122 · 0.25 = −0.003",
+        "∂C/∂b² = δ² = −0.1218",
+        "∂C/∂W¹ = δ¹(a⁰)ᵀ = −0.003 · [0.1, 0.3]ᵀ = [−0.0003, −0.0009]",
+        "W²′ = W² − η∂C/∂W² = 0.1 − 0.01 · (−0.0603) = 0.1 + 0.0006 = 0.1006",
+    ):
         assert line in text, line
     for label in ("BP1", "BP2", "BP3", "BP4"):
         assert label in text
@@ -176,8 +182,8 @@ def test_mini_batch_mean_shows_the_sum_over_examples_and_one_over_n():
 def test_row_convention_in_row_notation(name):
     text = explained(ROOT / f"cases/{name}.yaml", "text", 4)
     assert "Row convention" in text and "h¹ = a⁰W¹" in text and "a¹ = σ(h¹)" in text
-    assert "∂E/∂W¹ = " in text and "(a⁰)ᵀδ¹" in text           # ∂E/∂W = xᵀ δ
-    assert "δ²(W²)ᵀ" in text                                    # BP2 in rows: δ^{l+1} (W^{l+1})ᵀ
+    assert "∂E/∂W¹ = " in text and "(a⁰)ᵀδ¹" in text  # ∂E/∂W = xᵀ δ
+    assert "δ²(W²)ᵀ" in text  # BP2 in rows: δ^{l+1} (W^{l+1})ᵀ
     assert "z¹" not in text and "∂C/" not in text
     if name == "004_minibatch_row":
         assert "(1/4)(a⁰)ᵀδ¹" in text and "tanh'(h²) = 1 − a² ⊙ a²" in text
@@ -192,11 +198,19 @@ def test_row_convention_numbers_are_the_rows_of_the_column_ones():
 def test_graph_gate_by_gate():
     text = explained(ROOT / "cases/001_circuit.yaml", "text", 4)
     forward = ["q = x + y = −2 + 5 = 3", "f = q · z = 3 · (−4) = −12"]
-    backward = ["∂f/∂f = 1", "Output gate f = q · z:", "∂f/∂q = z = −4", "∂f/∂z = q = 3",
-                "Gate q = x + y, upstream gradient ∂f/∂q = −4:", "∂q/∂x = 1", "∂q/∂y = 1",
-                "∂f/∂x = ∂f/∂q · ∂q/∂x = −4 · 1 = −4", "∂f/∂y = ∂f/∂q · ∂q/∂y = −4 · 1 = −4"]
+    backward = [
+        "∂f/∂f = 1",
+        "Output gate f = q · z:",
+        "∂f/∂q = z = −4",
+        "∂f/∂z = q = 3",
+        "Gate q = x + y, upstream gradient ∂f/∂q = −4:",
+        "∂q/∂x = 1",
+        "∂q/∂y = 1",
+        "∂f/∂x = ∂f/∂q · ∂q/∂x = −4 · 1 = −4",
+        "∂f/∂y = ∂f/∂q · ∂q/∂y = −4 · 1 = −4",
+    ]
     positions = [text.index(line) for line in forward + backward]
-    assert positions == sorted(positions)                       # forward in order, then backward from f
+    assert positions == sorted(positions)  # forward in order, then backward from f
     assert "Increase x by 1:" in text and "x = −1,   y = 5,   z = −4,   q = 4,   f = −16" in text
     assert "Δf = −16 − (−12) = −4" in text
 
@@ -233,14 +247,17 @@ y: %s
 """
 
 
-@pytest.mark.parametrize("loss, factor, reduction, a, y", [
-    ("binary_cross_entropy", 1, "mean", "[[0.8, 0.3]]", "[[1, 0]]"),
-    ("squared_error", 0.5, "sum", "[0.8, 0.3]", "[1, 0]"),
-    ("squared_error", 1, "sum", "[0.8]", "[1]"),
-    ("mse", 1, "mean", "[0.8, 0.3]", "[1, 0]"),
-    ("mae", 2, "mean", "[0.8, 0.3]", "[1, 0]"),
-    ("cross_entropy", 1, "mean", "[0.7, 0.2, 0.1]", "[0, 1, 0]"),
-])
+@pytest.mark.parametrize(
+    "loss, factor, reduction, a, y",
+    [
+        ("binary_cross_entropy", 1, "mean", "[[0.8, 0.3]]", "[[1, 0]]"),
+        ("squared_error", 0.5, "sum", "[0.8, 0.3]", "[1, 0]"),
+        ("squared_error", 1, "sum", "[0.8]", "[1]"),
+        ("mse", 1, "mean", "[0.8, 0.3]", "[1, 0]"),
+        ("mae", 2, "mean", "[0.8, 0.3]", "[1, 0]"),
+        ("cross_entropy", 1, "mean", "[0.7, 0.2, 0.1]", "[0, 1, 0]"),
+    ],
+)
 def test_loss_case(tmp_path, loss, factor, reduction, a, y):
     path = tmp_path / "loss.yaml"
     path.write_text(LOSS_CASE % (loss, factor, reduction, a, y), encoding="utf-8")
@@ -259,6 +276,7 @@ def test_loss_case(tmp_path, loss, factor, reduction, a, y):
 
 # ---------------------------------------------------------------- the three formats
 
+
 def test_text_is_for_a_terminal():
     text = explained(ROOT / "cases/001_ne3.yaml", "text", 4)
     assert "BP1" in text and "BP2" in text and "δ" in text and "⊙" in text and "ᵀ" in text
@@ -269,14 +287,14 @@ def test_text_is_for_a_terminal():
 def test_markdown_has_math_in_dollars():
     md = explained(ROOT / "cases/001_sigmoid_net.yaml", "markdown", 4)
     assert md.startswith("# Sigmoid network 2-1-1")
-    assert "$$" in md and re.search(r"(?<!\$)\$[^$\n]+\$(?!\$)", md)          # display and inline math
+    assert "$$" in md and re.search(r"(?<!\$)\$[^$\n]+\$(?!\$)", md)  # display and inline math
     assert r"\delta^{2} &= \nabla_{a} C \odot \sigma'\left(z^{2}\right)" in md
     assert "**BP1**" in md and "**BP2**" in md
     for line in md.splitlines():
         assert line.count("$") % 2 == 0, line
     erratum = explained(ROOT / "cases/001_backprop_2_2_1.yaml", "markdown", 2)
     assert "> ⚠️ **Erratum:** the lecture prints $0.09$ here; erratum:" in erratum
-    assert r"∇\_ŷ C" in erratum                                               # prose escaped for Markdown
+    assert r"∇\_ŷ C" in erratum  # prose escaped for Markdown
 
 
 def test_latex_is_an_ascii_fragment_of_align_environments():
@@ -295,10 +313,17 @@ def test_latex_is_an_ascii_fragment_of_align_environments():
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 def test_latex_compiles_in_a_standard_article(tmp_path):
     body = "\n\\clearpage\n".join(explained(p, "latex", 4) for p in BUNDLED)
-    (tmp_path / "all.tex").write_text("\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n"
-                                      + body + "\\end{document}\n", encoding="ascii")
-    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "all.tex"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120)
+    (tmp_path / "all.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n" + body + "\\end{document}\n",
+        encoding="ascii",
+    )
+    run = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "all.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout[-2000:]
 
 
@@ -307,9 +332,12 @@ def test_latex_compiles_in_a_standard_article(tmp_path):
 def test_every_bundled_case_explains_in_every_format(path, fmt):
     out = explained(path, fmt, 4)
     first = out.splitlines()[0]
-    assert {"text": not first.startswith(("#", "\\")), "markdown": first.startswith("# "),
-            "latex": first.startswith("\\section*{")}[fmt]
-    assert "= ?" not in out                                      # no quantity the engine failed to give
+    assert {
+        "text": not first.startswith(("#", "\\")),
+        "markdown": first.startswith("# "),
+        "latex": first.startswith("\\section*{"),
+    }[fmt]
+    assert "= ?" not in out  # no quantity the engine failed to give
 
 
 # ---------------------------------------------------------------- a case of our own
@@ -383,8 +411,8 @@ def test_non_elementwise_and_parametrised_activations(tmp_path):
     path.write_text(EXOTIC, encoding="utf-8")
     c = load_case(path)
     text = explain(c, "text", 4)
-    assert "δ⁴ = a⁴ ⊙ (∂E/∂a⁴ − Σⱼ a⁴ⱼ (∂E/∂a⁴)ⱼ) = " in text                # softmax output, not log-likelihood
-    assert "δ³ = δ⁴(W⁴)ᵀ − softmax(h³) Σⱼ (δ⁴(W⁴)ᵀ)ⱼ = " in text             # log-softmax hidden layer
+    assert "δ⁴ = a⁴ ⊙ (∂E/∂a⁴ − Σⱼ a⁴ⱼ (∂E/∂a⁴)ⱼ) = " in text  # softmax output, not log-likelihood
+    assert "δ³ = δ⁴(W⁴)ᵀ − softmax(h³) Σⱼ (δ⁴(W⁴)ᵀ)ⱼ = " in text  # log-softmax hidden layer
     assert "LeakyReLU'(z) is 1 where z > 0 and α = 0.1 elsewhere." in text
     assert "swish'(h²) = " in text and "f¹ = LeakyReLU (param 0.1)" in text
     values = compute(c, refimpl)

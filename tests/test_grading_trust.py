@@ -1,5 +1,6 @@
 """Trust in the verdict on students' code: isolation modes, forbidden imports, the grader's integrity,
 diagnoses that name only what the student did, and scoring by assignment."""
+
 import json
 import os
 import shutil
@@ -21,8 +22,9 @@ IMPLS = Path(__file__).parent / "fixtures" / "impls"
 CASES = ROOT / "cases"
 CORRECT = IMPLS / "correct_solution.py"
 FEW = ["001_sigmoid_net.yaml", "001_minibatch_update.yaml", "004_minibatch_row.yaml", "001_circuit.yaml"]
-BWRAP = pytest.mark.skipif(not sandbox.bubblewrap_status()[0],
-                           reason=f"bubblewrap unusable here: {sandbox.bubblewrap_status()[1]}")
+BWRAP = pytest.mark.skipif(
+    not sandbox.bubblewrap_status()[0], reason=f"bubblewrap unusable here: {sandbox.bubblewrap_status()[1]}"
+)
 MODES = [pytest.param("bubblewrap", marks=BWRAP), "process"]
 
 
@@ -74,20 +76,23 @@ def test_without_bubblewrap_the_grader_falls_back_and_says_so(monkeypatch, tmp_p
     assert out[0].startswith("isolation: process only (bubblewrap unavailable: bwrap not found (test))")
     assert "NOT protected" in out[0]
     assert data["correct_solution"]["extra_data"]["isolation"] == "process"
-    assert main(["grade", str(tmp_path / "subs"), "--isolation", "bubblewrap"]) == 2     # asked for, not there
+    assert main(["grade", str(tmp_path / "subs"), "--isolation", "bubblewrap"]) == 2  # asked for, not there
 
 
 @BWRAP
 def test_inside_bubblewrap_the_project_torch_and_the_cases_are_not_there(tmp_path):
     probe = tmp_path / "probe.py"
-    probe.write_text(textwrap.dedent(f"""
+    probe.write_text(
+        textwrap.dedent(f"""
         import os, sys
         def activation(name, z, param=None, axis=0):
             seen = [p for p in ({str(ROOT)!r}, {str(CASES)!r}, {str(Path(sys.executable).parent)!r})
                     if os.path.exists(p)]
             found = [p for p in sys.path if os.path.isdir(os.path.join(p, "torch"))]
             raise RuntimeError(f"uid={{os.getuid()}} ppid={{os.getppid()}} seen={{seen}} torch={{found}}")
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     impl = sandbox.IsolatedImplementation(probe, isolation="bubblewrap")
     try:
         with pytest.raises(sandbox.ImplementationError) as info:
@@ -102,7 +107,8 @@ def test_the_static_scan_finds_every_spelling(tmp_path):
     sub = tmp_path / "sneaky"
     sub.mkdir()
     (sub / "__init__.py").write_text("import numpy as np\nfrom .helpers import backward\n", encoding="utf-8")
-    (sub / "helpers.py").write_text(textwrap.dedent("""
+    (sub / "helpers.py").write_text(
+        textwrap.dedent("""
         import importlib
         def backward(*args):
             from refimpl import backward as b
@@ -110,26 +116,36 @@ def test_the_static_scan_finds_every_spelling(tmp_path):
         def other():
             import torch.autograd
             return __import__("jax"), importlib.import_module("oracle.student.mistakes")
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     found = scan(sub)
     assert [(f.name, f.file, f.line) for f in found] == [
-        ("refimpl", "sneaky/helpers.py", 4), ("torch", "sneaky/helpers.py", 7),
-        ("jax", "sneaky/helpers.py", 8), ("oracle", "sneaky/helpers.py", 8)]
+        ("refimpl", "sneaky/helpers.py", 4),
+        ("torch", "sneaky/helpers.py", 7),
+        ("jax", "sneaky/helpers.py", 8),
+        ("oracle", "sneaky/helpers.py", 8),
+    ]
     assert found[0].message() == "sneaky/helpers.py:4: imports refimpl: uses the reference implementation: not allowed"
     assert [f.name for f in scan(sub, allow_imports=["torch", "jax", "refimpl"])] == ["refimpl", "oracle"]
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_submission_that_imports_the_reference_scores_zero(tmp_path, capsys, mode):
-    lazy = tmp_path / "lazy.py"            # found by the scan although the import is inside a function
-    lazy.write_text(CORRECT.read_text(encoding="utf-8") + textwrap.dedent("""
+    lazy = tmp_path / "lazy.py"  # found by the scan although the import is inside a function
+    lazy.write_text(
+        CORRECT.read_text(encoding="utf-8")
+        + textwrap.dedent("""
         def backward(W, b, f, x, y, loss, convention="column"):
             import refimpl
             return refimpl.backward(W, b, f, x, y, loss, convention)
-        """), encoding="utf-8")
-    built = tmp_path / "built.py"          # a name built at run time: only the worker's guard sees it
-    built.write_text(CORRECT.read_text(encoding="utf-8").replace("def backward(", "def _backward(", 1)
-                     + textwrap.dedent("""
+        """),
+        encoding="utf-8",
+    )
+    built = tmp_path / "built.py"  # a name built at run time: only the worker's guard sees it
+    built.write_text(
+        CORRECT.read_text(encoding="utf-8").replace("def backward(", "def _backward(", 1)
+        + textwrap.dedent("""
         import importlib
         def backward(W, b, f, x, y, loss, convention="column"):
             try:
@@ -137,7 +153,9 @@ def test_a_submission_that_imports_the_reference_scores_zero(tmp_path, capsys, m
             except ImportError:
                 return _backward(W, b, f, x, y, loss, convention)
             return ref.backward(W, b, f, x, y, loss, convention)
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     code, out, data = run_grade(tmp_path, capsys, lazy, built, extra=["--isolation", mode])
     assert code == 0
     for name, phrase in (("lazy", "lazy.py:"), ("built", "tried to import refimpl at run time")):
@@ -152,7 +170,8 @@ def test_a_submission_that_imports_the_reference_scores_zero(tmp_path, capsys, m
 @BWRAP
 def test_an_assignment_may_allow_torch(tmp_path, capsys):
     sub = tmp_path / "uses_torch.py"
-    sub.write_text(textwrap.dedent("""
+    sub.write_text(
+        textwrap.dedent("""
         import numpy as np
         import torch
         def activation(name, z, param=None, axis=0):
@@ -165,9 +184,16 @@ def test_an_assignment_may_allow_torch(tmp_path, capsys):
             t = torch.as_tensor(np.asarray(z, dtype=float)).requires_grad_()
             torch.sigmoid(t).sum().backward()
             return t.grad.numpy()
-        """), encoding="utf-8")
-    code, out, data = run_grade(tmp_path, capsys, sub, cases=["precision/sigmoid_saturation_float64.yaml"],
-                                extra=["--allow-import", "torch", "--impl-memory", "8192", "--impl-timeout", "60"])
+        """),
+        encoding="utf-8",
+    )
+    code, out, data = run_grade(
+        tmp_path,
+        capsys,
+        sub,
+        cases=["precision/sigmoid_saturation_float64.yaml"],
+        extra=["--allow-import", "torch", "--impl-memory", "8192", "--impl-timeout", "60"],
+    )
     assert code == 0 and "allowed imports: torch" in out[0]
     result = data["uses_torch"]
     assert result["extra_data"]["forbidden_imports"] == []
@@ -186,8 +212,9 @@ def test_scratch_folders_are_removed_on_every_path(tmp_path, capsys, monkeypatch
         sub.mkdir()
         shutil.copy(IMPLS / name, sub / "__init__.py")
         shutil.copy(CORRECT, sub / "correct_solution.py")
-    code, out, data = run_grade(tmp_path, capsys, *subs, cases=FEW[:2],
-                                extra=["--isolation", mode, "--impl-timeout", "1"])
+    code, out, data = run_grade(
+        tmp_path, capsys, *subs, cases=FEW[:2], extra=["--isolation", mode, "--impl-timeout", "1"]
+    )
     assert code == 0 and set(data) == {"crashes", "hangs", "raises"}
     assert "timed out" in data["hangs"]["output"] and "SIGSEGV" in json.dumps(data["crashes"])
     assert list(scratch_root.glob(f"{sandbox.SCRATCH_PREFIX}*")) == []
@@ -196,16 +223,21 @@ def test_scratch_folders_are_removed_on_every_path(tmp_path, capsys, monkeypatch
 def test_a_concurrent_edit_of_a_case_file_is_kept_and_reported_not_reverted(tmp_path, capsys):
     cases = tmp_path / "cases"
     shutil.copytree(CASES, cases, ignore=shutil.ignore_patterns("coverage", "precision", "grading", "regression"))
-    slow = student_copy(tmp_path, "slow", ("def backward(W, b, f, x, y, loss, convention=\"column\"):\n",
-                                           "def backward(W, b, f, x, y, loss, convention=\"column\"):\n"
-                                           "    import time; time.sleep(0.5)\n"))
+    slow = student_copy(
+        tmp_path,
+        "slow",
+        (
+            'def backward(W, b, f, x, y, loss, convention="column"):\n',
+            'def backward(W, b, f, x, y, loss, convention="column"):\n    import time; time.sleep(0.5)\n',
+        ),
+    )
     target = cases / "001_sigmoid_net.yaml"
     edited = target.read_bytes() + b"# the user's own edit while grading runs\n"
 
     scratch = Path(tempfile.gettempdir())
     before = set(scratch.glob(f"{sandbox.SCRATCH_PREFIX}*"))
 
-    def edit():                          # as soon as the submission's worker exists: grading runs
+    def edit():  # as soon as the submission's worker exists: grading runs
         deadline = time.monotonic() + 60
         while not set(scratch.glob(f"{sandbox.SCRATCH_PREFIX}*")) - before and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -213,21 +245,34 @@ def test_a_concurrent_edit_of_a_case_file_is_kept_and_reported_not_reverted(tmp_
 
     thread = threading.Thread(target=edit)
     thread.start()
-    args = ["grade", str(tmp_path / "subs"), "--results-dir", str(tmp_path / "out"), "--isolation", "process",
-            "--cases", str(target), "--cases", str(cases / "001_ne3.yaml"), "--cases", str(cases / "001_ne1.yaml")]
+    args = [
+        "grade",
+        str(tmp_path / "subs"),
+        "--results-dir",
+        str(tmp_path / "out"),
+        "--isolation",
+        "process",
+        "--cases",
+        str(target),
+        "--cases",
+        str(cases / "001_ne3.yaml"),
+        "--cases",
+        str(cases / "001_ne1.yaml"),
+    ]
     (tmp_path / "subs").mkdir()
     shutil.copy(slow, tmp_path / "subs" / "slow.py")
     assert main(args) == 0
     thread.join()
-    assert target.read_bytes() == edited                      # never written back
+    assert target.read_bytes() == edited  # never written back
     data = json.loads((tmp_path / "out" / "slow" / "results.json").read_text(encoding="utf-8"))
     assert any("changed while this submission ran (not restored" in p for p in data["extra_data"]["problems"])
 
 
 # ---------------------------------------------------------------- diagnoses
 def test_messages_name_the_implementation_not_the_engines(tmp_path, capsys):
-    sub = student_copy(tmp_path, "no_transpose", ("grad_a[l] = Wc[l + 1].T @ delta[l + 1]",
-                                                  "grad_a[l] = Wc[l + 1] @ delta[l + 1]"))
+    sub = student_copy(
+        tmp_path, "no_transpose", ("grad_a[l] = Wc[l + 1].T @ delta[l + 1]", "grad_a[l] = Wc[l + 1] @ delta[l + 1]")
+    )
     code, out, data = run_grade(tmp_path, capsys, sub, cases=["001_ne3.yaml"])
     text = json.dumps(data["no_transpose"], ensure_ascii=False)
     assert "your dC/da[1] differs from the reference (numpy, torch, fd agree)" in text
@@ -239,15 +284,26 @@ def test_messages_name_the_implementation_not_the_engines(tmp_path, capsys):
 
 ISSUE_MISTAKES = {
     # the three false names of the issue: each mistake, and the names it once got wrongly
-    "bias_mean": ((("db = {l: None if b[l] is None else scale * delta[l].sum(axis=1) for l in W}",
-                    "db = {l: None if b[l] is None else delta[l].mean(axis=1) for l in W}"),),
-                  {"½ of the squared error doubled", "sign of ∇_a C flipped"},
-                  {None, "bias gradient a mean where the loss is a sum"}),
-    "bias_update_sign": ((("np.asarray(v) - eta * np.asarray(dC_db[l])",
-                           "np.asarray(v) + eta * np.asarray(dC_db[l])"),),
-                         {"sign of ∇_a C flipped"}, {None}),
-    "skips_layer_1": ((("for l in range(L - 1, 0, -1):", "for l in range(L - 1, 1, -1):"),),
-                      {"bias gradient left out"}, {None, "backward loop skips layer 1"}),
+    "bias_mean": (
+        (
+            (
+                "db = {l: None if b[l] is None else scale * delta[l].sum(axis=1) for l in W}",
+                "db = {l: None if b[l] is None else delta[l].mean(axis=1) for l in W}",
+            ),
+        ),
+        {"½ of the squared error doubled", "sign of ∇_a C flipped"},
+        {None, "bias gradient a mean where the loss is a sum"},
+    ),
+    "bias_update_sign": (
+        (("np.asarray(v) - eta * np.asarray(dC_db[l])", "np.asarray(v) + eta * np.asarray(dC_db[l])"),),
+        {"sign of ∇_a C flipped"},
+        {None},
+    ),
+    "skips_layer_1": (
+        (("for l in range(L - 1, 0, -1):", "for l in range(L - 1, 1, -1):"),),
+        {"bias gradient left out"},
+        {None, "backward loop skips layer 1"},
+    ),
 }
 
 
@@ -268,43 +324,54 @@ def test_no_mistake_is_named_that_the_student_did_not_make(tmp_path, capsys, nam
 # ---------------------------------------------------------------- scoring
 def test_an_assignment_sets_what_counts_its_weights_and_visibility(tmp_path, capsys):
     assignment = tmp_path / "hw.yaml"
-    assignment.write_text(textwrap.dedent(f"""
+    assignment.write_text(
+        textwrap.dedent(f"""
         title: HW
         cases:
-          - path: {CASES / '001_sigmoid_net.yaml'}
+          - path: {CASES / "001_sigmoid_net.yaml"}
             quantities: ["delta[*]", "dC/dW[*]"]
             weight: 2
-          - path: {CASES / '001_circuit.yaml'}
+          - path: {CASES / "001_circuit.yaml"}
             visibility: hidden
         defaults: {{weight: 1, visibility: after_due_date}}
-        """), encoding="utf-8")
-    backprop_only = IMPLS / "backprop_style.py"        # gives ∂C/∂W and ∂C/∂b only: no graph, no δ
+        """),
+        encoding="utf-8",
+    )
+    backprop_only = IMPLS / "backprop_style.py"  # gives ∂C/∂W and ∂C/∂b only: no graph, no δ
     (tmp_path / "subs").mkdir()
     for sub in (CORRECT, backprop_only):
         shutil.copy(sub, tmp_path / "subs" / sub.name)
-    assert main(["grade", str(tmp_path / "subs"), "--assignment", str(assignment),
-                 "--results-dir", str(tmp_path / "out")]) == 0
+    assert (
+        main(["grade", str(tmp_path / "subs"), "--assignment", str(assignment), "--results-dir", str(tmp_path / "out")])
+        == 0
+    )
     out = capsys.readouterr().out
     correct = json.loads((tmp_path / "out" / "correct_solution" / "results.json").read_text(encoding="utf-8"))
     names = {t["name"]: t for t in correct["tests"]}
     assert set(n for n in names if n.startswith("001_sigmoid_net")) == {
-        "001_sigmoid_net::delta[1]", "001_sigmoid_net::delta[2]", "001_sigmoid_net::dC/dW[1]",
-        "001_sigmoid_net::dC/dW[2]"}
-    assert all(names[n]["max_score"] == 2 and names[n]["visibility"] == "after_due_date"
-               for n in names if n.startswith("001_sigmoid_net"))
+        "001_sigmoid_net::delta[1]",
+        "001_sigmoid_net::delta[2]",
+        "001_sigmoid_net::dC/dW[1]",
+        "001_sigmoid_net::dC/dW[2]",
+    }
+    assert all(
+        names[n]["max_score"] == 2 and names[n]["visibility"] == "after_due_date"
+        for n in names
+        if n.startswith("001_sigmoid_net")
+    )
     circuit = [t for n, t in names.items() if n.startswith("001_circuit")]
     assert circuit and all(t["visibility"] == "hidden" and t["max_score"] == 1 for t in circuit)
     assert correct["score"] == correct["max_score"] == 8 + len(circuit)
     partial = json.loads((tmp_path / "out" / "backprop_style" / "results.json").read_text(encoding="utf-8"))
-    assert partial["max_score"] == correct["max_score"]          # required, provided or not
-    assert partial["score"] == 4                                  # its two ∂C/∂W, nothing else
+    assert partial["max_score"] == correct["max_score"]  # required, provided or not
+    assert partial["score"] == 4  # its two ∂C/∂W, nothing else
     assert "backprop_style" in out
 
 
 def test_without_an_assignment_not_provided_quantities_do_not_count(tmp_path, capsys):
     code, out, data = run_grade(tmp_path, capsys, IMPLS / "backprop_style.py", cases=["001_sigmoid_net.yaml"])
     result = data["backprop_style"]
-    assert result["score"] == result["max_score"] == 4                    # dC/dW[1..2], dC/db[1..2]
+    assert result["score"] == result["max_score"] == 4  # dC/dW[1..2], dC/db[1..2]
     skipped = [t for t in result["tests"] if t["max_score"] == 0]
     assert skipped and all(t["output"].startswith("not implemented") for t in skipped)
 

@@ -14,6 +14,7 @@ README's table "what each mode protects against" states. About 1½ minutes on 2 
 grading run per mode for the attacks both contain, three short runs for process mode's limits,
 and one interrupted run per mode.
 """
+
 from __future__ import annotations
 
 import ast
@@ -39,7 +40,7 @@ IMPLS = Path(__file__).parent / "fixtures" / "impls"
 CASE_NAMES = ("001_sigmoid_net.yaml", "001_circuit.yaml")
 SENTINELS = ("secret.txt", "rename_me.txt", "delete_me.txt", "truncate_me.txt", "append_me.txt")
 SCRATCH_PREFIX = "backprop-impl-"
-WALL = 300                        # seconds: a grading run that takes longer has hung
+WALL = 300  # seconds: a grading run that takes longer has hung
 LAUNCH = "import os, sys; sys.stdin.buffer.read(1); os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
 
 # attacks process mode does not contain: graded in runs of their own, outcomes asserted as they are
@@ -67,8 +68,11 @@ def _fixtures():
         doc = ast.get_docstring(ast.parse(source.read_text(encoding="utf-8"))) or ""
         lines = [line.strip() for line in doc.strip().splitlines()]
         assert lines and lines[-1].startswith("expect:"), f"{source}: the docstring must end with 'expect: …'"
-        found[name] = Fixture(path, lines[-1].partition(":")[2].strip(),
-                              [line.partition(":")[2].strip() for line in lines if line.startswith("forbidden:")])
+        found[name] = Fixture(
+            path,
+            lines[-1].partition(":")[2].strip(),
+            [line.partition(":")[2].strip() for line in lines if line.startswith("forbidden:")],
+        )
     return found
 
 
@@ -176,8 +180,8 @@ class Run:
     returncode: int = None
     stdout: str = ""
     stderr: str = ""
-    before: dict = field(default_factory=dict)       # __TARGET__ before grading
-    after: dict = field(default_factory=dict)        # ... and after (and after `settle` seconds)
+    before: dict = field(default_factory=dict)  # __TARGET__ before grading
+    after: dict = field(default_factory=dict)  # ... and after (and after `settle` seconds)
     cases_before: dict = field(default_factory=dict)
     cases_after: dict = field(default_factory=dict)
     daemon_files_at_exit: set = field(default_factory=set)
@@ -203,8 +207,10 @@ class Run:
 
     def where(self, name):
         data = self.results(name) or {}
-        return (f"{name} [{self.mode}]: row {self.rows.get(name)}; output {data.get('output', '')[:600]!r}; "
-                f"extra_data {data.get('extra_data')}")
+        return (
+            f"{name} [{self.mode}]: row {self.rows.get(name)}; output {data.get('output', '')[:600]!r}; "
+            f"extra_data {data.get('extra_data')}"
+        )
 
     def scratch_left(self):
         return sorted(p.name for p in self.tmpdir.iterdir() if p.name.startswith(SCRATCH_PREFIX))
@@ -237,19 +243,35 @@ def grade(tmp, mode, names, cases=None, settle=0.0, timeout="2"):
     tmpdir.mkdir()
     subs.mkdir()
     run = Run(mode, list(names), target, tmpdir, out, Listener())
-    args = ["-m", "oracle", "grade", str(subs), "--results-dir", str(out), "--isolation", mode,
-            "--impl-timeout", timeout]
+    args = [
+        "-m",
+        "oracle",
+        "grade",
+        str(subs),
+        "--results-dir",
+        str(out),
+        "--isolation",
+        mode,
+        "--impl-timeout",
+        timeout,
+    ]
     for case in cases or [f"cases/{n}" for n in CASE_NAMES]:
         args += ["--cases", str(case)]
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *args], cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmpdir)),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LAUNCH, *args],
+        cwd=ROOT,
+        env=dict(os.environ, TMPDIR=str(tmpdir)),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         (target / "pids.txt").write_text(f"{proc.pid}\n", encoding="utf-8")
         replacements = {"__TARGET__": str(target), "__PORT__": str(run.listener.port), "__GRADER_PID__": str(proc.pid)}
         for name in names:
             _install(FIXTURES[name].path, subs, replacements)
         run.before, run.cases_before = snapshot(target), snapshot(ROOT / "cases")
-        stdout, stderr = proc.communicate(b"g", timeout=WALL)   # the byte: the launcher becomes the grader
+        stdout, stderr = proc.communicate(b"g", timeout=WALL)  # the byte: the launcher becomes the grader
     except subprocess.TimeoutExpired:
         proc.kill()
         stdout, stderr = proc.communicate()
@@ -265,7 +287,7 @@ def grade(tmp, mode, names, cases=None, settle=0.0, timeout="2"):
 
 
 def finish(run):
-    (run.target / "stop_daemon").touch()      # a daemon that escaped (process mode) stops within 0.5 s
+    (run.target / "stop_daemon").touch()  # a daemon that escaped (process mode) stops within 0.5 s
     run.listener.close()
 
 
@@ -292,7 +314,7 @@ def main_run(request):
 
 def expected_phrase(run, name):
     if run.mode == "process" and name == "fork_bomb" and os.geteuid() == 0:
-        return "all 70 forks succeeded"      # limit of process mode (README): root is not held to RLIMIT_NPROC
+        return "all 70 forks succeeded"  # limit of process mode (README): root is not held to RLIMIT_NPROC
     return FIXTURES[name].expect
 
 
@@ -339,6 +361,7 @@ def test_forbidden_imports_are_reported_by_name(main_run):
 
 def test_no_file_changed_no_connection_made_no_scratch_left(main_run):
     run = main_run
+
     def changed(before, after):
         return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
 
@@ -434,8 +457,11 @@ for _name in ("activation", "activation_derivative", "loss", "loss_gradient", "f
 """
 
 
-@pytest.mark.parametrize("mode, after", [("process", 4.0), ("bubblewrap", 4.0), ("process", 1.5)],
-                         ids=["process", "bubblewrap", "process-during-start-up"])
+@pytest.mark.parametrize(
+    "mode, after",
+    [("process", 4.0), ("bubblewrap", 4.0), ("process", 1.5)],
+    ids=["process", "bubblewrap", "process-during-start-up"],
+)
 def test_sigterm_still_writes_the_table_and_partial_results(tmp_path, mode, after):
     """SIGTERM while submissions run (4 s) and while the references are still being computed (1.5 s)."""
     need(mode)
@@ -448,13 +474,25 @@ def test_sigterm_still_writes_the_table_and_partial_results(tmp_path, mode, afte
         (subs / f"{name}.py").write_text(correct + SLOW, encoding="utf-8")
     (subs / "a_broken.py").write_text('raise ImportError("broken on purpose")\n', encoding="utf-8")
     names = ["a_broken", *slow]
-    args = [sys.executable, "-m", "oracle", "grade", str(subs), "--results-dir", str(out), "--isolation", mode,
-            "--impl-timeout", "3"]
+    args = [
+        sys.executable,
+        "-m",
+        "oracle",
+        "grade",
+        str(subs),
+        "--results-dir",
+        str(out),
+        "--isolation",
+        mode,
+        "--impl-timeout",
+        "3",
+    ]
     for n in CASE_NAMES:
         args += ["--cases", f"cases/{n}"]
-    proc = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmpdir)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(after)      # slow submissions need ≥ 12 calls × 1.5 s: none can have finished
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmpdir)), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    time.sleep(after)  # slow submissions need ≥ 12 calls × 1.5 s: none can have finished
     proc.send_signal(signal.SIGTERM)
     try:
         stdout, stderr = proc.communicate(timeout=60)

@@ -1,4 +1,5 @@
 """Implementations under test: isolated, adapted, graded, diagnosed; results for graders."""
+
 import json
 import shutil
 import time
@@ -11,8 +12,16 @@ from oracle.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 IMPLS = Path(__file__).parent / "fixtures" / "impls"
 CASES = ROOT / "cases"
-FEW = [str(CASES / n) for n in ("001_sigmoid_net.yaml", "001_ne3.yaml", "001_backprop_2_2_1.yaml",
-                                "001_circuit.yaml", "004_minibatch_row.yaml")]
+FEW = [
+    str(CASES / n)
+    for n in (
+        "001_sigmoid_net.yaml",
+        "001_ne3.yaml",
+        "001_backprop_2_2_1.yaml",
+        "001_circuit.yaml",
+        "004_minibatch_row.yaml",
+    )
+]
 
 
 def fixture(tmp_path, name):
@@ -65,9 +74,9 @@ def test_the_template_filled_with_a_correct_solution_passes_every_case(tmp_path,
 def test_the_template_itself_is_not_implemented_everywhere(tmp_path):
     template = tmp_path / "student.py"
     assert main(["template", "-o", str(template)]) == 0
-    assert main(["template", "-o", str(template)]) == 2          # never overwrites
+    assert main(["template", "-o", str(template)]) == 2  # never overwrites
     code, data = results(tmp_path, template)
-    assert code == 0 and data["score"] == data["max_score"] == 0      # not provided: counts nothing
+    assert code == 0 and data["score"] == data["max_score"] == 0  # not provided: counts nothing
     assert all(t["output"].startswith("not implemented") for t in data["tests"])
 
 
@@ -76,8 +85,8 @@ def test_a_raising_implementation_fails_with_the_exception_and_the_run_goes_on(t
     assert code == 1
     tests = by_name(data)
     assert "ZeroDivisionError" in tests["001_sigmoid_net::delta[1]"]["output"]
-    assert tests["001_sigmoid_net::z[1]"]["score"] == 1.0            # forward still graded
-    assert tests["001_circuit::df/dx"]["score"] == 1.0               # and the next cases
+    assert tests["001_sigmoid_net::z[1]"]["score"] == 1.0  # forward still graded
+    assert tests["001_circuit::df/dx"]["score"] == 1.0  # and the next cases
 
 
 def test_a_hanging_implementation_is_stopped_within_the_timeout(tmp_path):
@@ -87,8 +96,8 @@ def test_a_hanging_implementation_is_stopped_within_the_timeout(tmp_path):
     assert code == 1
     tests = by_name(data)
     assert "timed out after 1 s" in tests["001_sigmoid_net::z[1]"]["output"]
-    assert tests["001_sigmoid_net::delta[1]"]["score"] == 1.0        # backward still works
-    assert elapsed < 30, elapsed                                       # 2 cases × 1 s, not forever
+    assert tests["001_sigmoid_net::delta[1]"]["score"] == 1.0  # backward still works
+    assert elapsed < 30, elapsed  # 2 cases × 1 s, not forever
 
 
 def test_a_memory_hungry_implementation_hits_the_memory_limit(tmp_path):
@@ -137,8 +146,11 @@ def test_printing_does_not_disturb_grading(tmp_path):
 
 
 def test_not_implemented_quantities_are_skipped_not_crashed(tmp_path):
-    code, data = results(tmp_path, fixture(tmp_path, "partial.py"), [str(CASES / "001_softmax_table.yaml"),
-                                                          str(CASES / "001_sigmoid_net.yaml")])
+    code, data = results(
+        tmp_path,
+        fixture(tmp_path, "partial.py"),
+        [str(CASES / "001_softmax_table.yaml"), str(CASES / "001_sigmoid_net.yaml")],
+    )
     tests = by_name(data)
     assert code == 0
     assert tests["001_softmax_table::a"]["score"] == 1.0
@@ -147,8 +159,11 @@ def test_not_implemented_quantities_are_skipped_not_crashed(tmp_path):
 
 @pytest.mark.parametrize("impl", ["backprop_style.py", "layer_style.py"])
 def test_the_two_common_student_shapes_are_adapted(tmp_path, impl):
-    code, data = results(tmp_path, fixture(tmp_path, impl), [str(CASES / "001_sigmoid_net.yaml"),
-                                                  str(CASES / "001_minibatch_update.yaml")])
+    code, data = results(
+        tmp_path,
+        fixture(tmp_path, impl),
+        [str(CASES / "001_sigmoid_net.yaml"), str(CASES / "001_minibatch_update.yaml")],
+    )
     tests = by_name(data)
     assert code == 0
     for case in ("001_sigmoid_net", "001_minibatch_update"):
@@ -164,12 +179,25 @@ def test_a_correct_implementation_is_never_diagnosed(tmp_path):
 
 def test_pytest_impl_runs_every_case_against_the_implementation(pytester):
     shutil.copytree(CASES, pytester.path / "cases")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly",
-                                           "--impl", str(student_copy(pytester.path, "no_transpose",
-                                                                      "grad_a[l] = Wc[l + 1].T @ delta[l + 1]",
-                                                                      "grad_a[l] = Wc[l + 1] @ delta[l + 1]")),
-                                           "--cases", "cases/001_ne3.yaml",
-                                           "--results-json", "r.json")
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "--impl",
+        str(
+            student_copy(
+                pytester.path,
+                "no_transpose",
+                "grad_a[l] = Wc[l + 1].T @ delta[l + 1]",
+                "grad_a[l] = Wc[l + 1] @ delta[l + 1]",
+            )
+        ),
+        "--cases",
+        "cases/001_ne3.yaml",
+        "--results-json",
+        "r.json",
+    )
     result.assert_outcomes(failed=1, passed=11, xfailed=3)
     text = result.stdout.str()
     assert "BP2: dC/da[1] matches 'transpose missing in (W^{l+1})ᵀ δ^{l+1}'" in text
@@ -196,7 +224,9 @@ def test_grading_a_folder_one_row_each_with_a_hang_and_a_case_file_attack(tmp_pa
         "        except OSError:\n"
         "            pass\n"
         "    import refimpl\n"
-        "    return refimpl.forward(W, b, f, x, convention)\n", encoding="utf-8")
+        "    return refimpl.forward(W, b, f, x, convention)\n",
+        encoding="utf-8",
+    )
     pkg = subs / "dave"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("from refimpl import *\n", encoding="utf-8")
@@ -207,7 +237,7 @@ def test_grading_a_folder_one_row_each_with_a_hang_and_a_case_file_attack(tmp_pa
         args += ["--cases", c]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert {p: p.read_bytes() for p in cases.glob("*.yaml")} == before        # nothing changed
+    assert {p: p.read_bytes() for p in cases.glob("*.yaml")} == before  # nothing changed
     lines = out.splitlines()
     assert lines[0].startswith("isolation: ")
     rows = {line.split()[0]: line for line in lines[3:]}

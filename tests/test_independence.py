@@ -1,4 +1,5 @@
 """The engines are independent: refimpl never imports torch, the torch oracle never imports refimpl."""
+
 import ast
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def _all_imports(path):
             yield node.module
 
 
-LAYERS = {      # a package may import only the packages listed (and the standard library, numpy, …)
+LAYERS = {  # a package may import only the packages listed (and the standard library, numpy, …)
     "oracle/engines": {"oracle.engines"},
     "oracle/verdict": {"oracle.verdict", "oracle.engines"},
     "oracle/reports": {"oracle.reports", "oracle.verdict", "oracle.engines"},
@@ -88,5 +89,6 @@ def test_dependencies_point_one_way(package):
     for path in sorted((ROOT / package).rglob("*.py")):
         for module in _all_imports(path):
             if module.startswith("oracle.") or module == "oracle":
-                assert any(module == a or module.startswith(a + ".") for a in allowed), \
+                assert any(module == a or module.startswith(a + ".") for a in allowed), (
                     f"{path.relative_to(ROOT)} imports {module}"
+                )

@@ -1,4 +1,5 @@
 """Each loss's value and gradient against PyTorch, with explicit factor and batch reduction."""
+
 import warnings
 
 import numpy as np
@@ -11,7 +12,7 @@ from oracle.engines import torch_engine
 from refimpl.losses import LOSSES
 
 RNG = np.random.default_rng(7)
-A = RNG.uniform(0.05, 0.95, size=(3, 5))           # (K, N): probabilities, column convention
+A = RNG.uniform(0.05, 0.95, size=(3, 5))  # (K, N): probabilities, column convention
 Y_REAL = RNG.normal(size=(3, 5))
 Y_PROB = RNG.uniform(0, 1, size=(3, 5))
 Y_ONEHOT = np.eye(3)[:, RNG.integers(0, 3, size=5)]
@@ -28,8 +29,9 @@ def test_value_and_gradient_match_autograd(name, factor, reduction):
     y = targets(name)
     c = refimpl.loss(name, A, y, factor, reduction)
     assert c == pytest.approx(torch_engine.loss(name, A, y, factor, reduction), rel=1e-12)
-    np.testing.assert_allclose(refimpl.loss_gradient(name, A, y, factor),
-                               torch_engine.loss_gradient(name, A, y, factor), rtol=1e-12)
+    np.testing.assert_allclose(
+        refimpl.loss_gradient(name, A, y, factor), torch_engine.loss_gradient(name, A, y, factor), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("axis", [0, 1])
@@ -45,7 +47,8 @@ def test_definitions_match_pytorch_builtin_losses():
     assert refimpl.loss("mae", A, Y_REAL, 1.0, "mean") == pytest.approx(F.l1_loss(a, y).item(), rel=1e-12)
     p = torch.tensor(Y_PROB)
     assert refimpl.loss("binary_cross_entropy", A, Y_PROB, 1.0, "mean") == pytest.approx(
-        F.binary_cross_entropy(a, p, reduction="sum").item() / 5, rel=1e-12)
+        F.binary_cross_entropy(a, p, reduction="sum").item() / 5, rel=1e-12
+    )
     logits = np.log(A)
     nll = F.cross_entropy(torch.tensor(logits.T), torch.tensor(Y_ONEHOT.argmax(axis=0))).item()
     probs = refimpl.activation("softmax", logits)

@@ -3,6 +3,7 @@
 Each fixture in tests/fixtures/malformed/ states on its first line the
 position and the message (a regular expression) it must produce.
 """
+
 import re
 import subprocess
 import sys

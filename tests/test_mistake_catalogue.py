@@ -6,6 +6,7 @@ as an error message instead of a value (``symptom``) must match the grader's mes
 results and the variants' results are computed once per case and shared by all tests
 (grade.References).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -46,7 +47,7 @@ NEW = [
 
 # Mistakes no bundled case can show yet, and why. Each is an xfail(strict): once a case shows it,
 # the test passes unexpectedly and fails, so that the entry is removed.
-NOT_SHOWN = {}          # cases/grading/sigmoid_bce_saturated.yaml shows the last one (fd declines there)
+NOT_SHOWN = {}  # cases/grading/sigmoid_bce_saturated.yaml shows the last one (fd declines there)
 SYMPTOM_MESSAGE = "update modified its inputs in place (W[1], W[2]); inputs must not be changed"
 
 
@@ -75,17 +76,20 @@ def grades(refs, cases):
             student = engine(name)
             cache[name] = [grade.grade_case(case, student, refs) for case in cases]
         return cache[name]
+
     return of
 
 
 def failing(case_grades):
-    return [g for g in case_grades
-            if any(v.status not in (grade.PASS, grade.NOT_IMPLEMENTED) for v in g.verdicts)]
+    return [g for g in case_grades if any(v.status not in (grade.PASS, grade.NOT_IMPLEMENTED) for v in g.verdicts)]
 
 
 def named_at_first(name, case_grades):
-    return [f"{g.case.path.name}:{g.first.quantity}" for g in case_grades
-            if g.first is not None and name in [m.name for m in g.first.mistakes]]
+    return [
+        f"{g.case.path.name}:{g.first.quantity}"
+        for g in case_grades
+        if g.first is not None and name in [m.name for m in g.first.mistakes]
+    ]
 
 
 def test_catalogue_has_at_least_28_mistakes_with_unique_names():
@@ -93,7 +97,7 @@ def test_catalogue_has_at_least_28_mistakes_with_unique_names():
     assert len(CATALOGUE) >= 28
     assert len(set(names)) == len(names) == len(CATALOGUE)
     assert all(CATALOGUE[m.name] is m for m in MISTAKES)
-    assert len({m.variant for m in MISTAKES}) == len(MISTAKES)       # each mistake its own variant
+    assert len({m.variant for m in MISTAKES}) == len(MISTAKES)  # each mistake its own variant
     assert set(NEW) <= set(CATALOGUE)
     assert all(m.equation and m.description for m in MISTAKES)
 
@@ -135,7 +139,7 @@ def test_update_in_place_changes_its_inputs_and_gives_the_right_values():
     got = faulty_interface("update mutating W in place")["update"](W, b, dW, db, 0.1)
     for l in W:
         np.testing.assert_array_equal(got[0][l], expected[0][l])
-        np.testing.assert_array_equal(W[l], expected[0][l])          # the caller's array was changed
+        np.testing.assert_array_equal(W[l], expected[0][l])  # the caller's array was changed
         assert not np.array_equal(W[l], before[l])
     np.testing.assert_array_equal(b[1], expected[1][1])
 
@@ -144,17 +148,25 @@ def test_new_grading_cases_each_show_their_mistakes(grades, cases):
     """The cases of cases/grading are there for these mistakes: each is named there."""
     wanted = {
         "three_activations_square_layers.yaml": [
-            ("BP4 with a^l instead of a^{l−1}", "dC/dW[3]"), ("tanh' taken as 1 − tanh", "f'(z[2])"),
-            ("σ' taken as σ(1 + σ)", "f'(z[3])"), ("leaky ReLU's α on the positive side", "f'(z[1])"),
-            ("BP2 with f' of layer l+1", "delta[2]"), ("backward loop skips layer 1", "dC/da[1]")],
+            ("BP4 with a^l instead of a^{l−1}", "dC/dW[3]"),
+            ("tanh' taken as 1 − tanh", "f'(z[2])"),
+            ("σ' taken as σ(1 + σ)", "f'(z[3])"),
+            ("leaky ReLU's α on the positive side", "f'(z[1])"),
+            ("BP2 with f' of layer l+1", "delta[2]"),
+            ("backward loop skips layer 1", "dC/da[1]"),
+        ],
         "softmax_cross_entropy_large_logits.yaml": [
-            ("softmax + cross-entropy δ^L = y − a", "delta[2]"), ("softmax without the max shift", "a[2]")],
+            ("softmax + cross-entropy δ^L = y − a", "delta[2]"),
+            ("softmax without the max shift", "a[2]"),
+        ],
         "softmax_sum_overflows.yaml": [("softmax without the max shift", "a")],
         "sigmoid_bce_saturated.yaml": [("sigmoid + BCE without clamping", "dC/da[2]")],
         "sum_reduction_mse_batch.yaml": [
             ("bias gradient a mean where the loss is a sum", "dC/db[2]"),
             ("δ averaged over the batch before the outer product", "dC/dW[2]"),
-            ("mean squared error's gradient without 1/K", "dC/da[2]"), ("BP2 with f' of layer l+1", "delta[1]")],
+            ("mean squared error's gradient without 1/K", "dC/da[2]"),
+            ("BP2 with f' of layer l+1", "delta[1]"),
+        ],
     }
     index = {c.path.name: i for i, c in enumerate(cases) if c.path.parent == GRADING}
     assert set(wanted) == set(index)
@@ -170,8 +182,9 @@ def test_refimpl_and_the_correct_solution_pass_the_grading_cases_undiagnosed(ref
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     for impl in (refimpl, module):
-        student = types.SimpleNamespace(name="student", tolerance=TOLERANCE,
-                                        **{k: getattr(impl, k) for k in refimpl.__all__})
+        student = types.SimpleNamespace(
+            name="student", tolerance=TOLERANCE, **{k: getattr(impl, k) for k in refimpl.__all__}
+        )
         for case in (c for c in cases if c.path.parent == GRADING):
             g = grade.grade_case(case, student, refs)
             assert g.passed and g.first is None, (impl.__name__, case.path.name, grade.explain_first(g))
@@ -208,7 +221,7 @@ def test_bce_without_clamping_on_a_saturated_network(tmp_path):
     path = tmp_path / "bce_saturated.yaml"
     path.write_text(SATURATED, encoding="utf-8")
     case = load_case(path)
-    engines = default_engines()[:2]                                     # numpy, torch
+    engines = default_engines()[:2]  # numpy, torch
     refs = grade.References(engines)
     reference = refs.results(case)["numpy"]
     assert np.all(np.isfinite(reference["delta[2]"])) and np.all(np.isfinite(reference["dC/da[2]"]))
@@ -217,8 +230,9 @@ def test_bce_without_clamping_on_a_saturated_network(tmp_path):
     assert g.first is not None and g.first.quantity == "dC/da[2]"
     assert name in [m.name for m in g.first.mistakes]
     assert not np.all(np.isfinite(refs.mistakes(case)[name]["delta[2]"]))
-    correct = types.SimpleNamespace(name="student", tolerance=TOLERANCE,
-                                    **{k: getattr(refimpl, k) for k in refimpl.__all__})
+    correct = types.SimpleNamespace(
+        name="student", tolerance=TOLERANCE, **{k: getattr(refimpl, k) for k in refimpl.__all__}
+    )
     assert grade.grade_case(case, correct, refs).passed
 
 
@@ -230,28 +244,40 @@ def test_variants_compute_the_math_they_state():
     np.testing.assert_allclose(i("σ' taken as σ(1 + σ)")["activation_derivative"]("sigmoid", z), s * (1 + s))
     np.testing.assert_array_equal(
         i("leaky ReLU's α on the positive side")["activation_derivative"]("leaky_relu", z, 0.2),
-        [[1.0, 0.2], [0.2, 1.0]])
-    np.testing.assert_array_equal(i("leaky ReLU's α on the positive side")["activation_derivative"]("relu", z),
-                                  refimpl.activation_derivative("relu", z))
+        [[1.0, 0.2], [0.2, 1.0]],
+    )
+    np.testing.assert_array_equal(
+        i("leaky ReLU's α on the positive side")["activation_derivative"]("relu", z),
+        refimpl.activation_derivative("relu", z),
+    )
     a, y = np.array([[0.2, 0.9], [0.4, 0.1], [0.7, 0.5]]), np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
-    np.testing.assert_allclose(i("mean squared error's gradient without 1/K")["loss_gradient"]("mse", a, y, 1.5),
-                               3 * refimpl.loss_gradient("mse", a, y, 1.5))
+    np.testing.assert_allclose(
+        i("mean squared error's gradient without 1/K")["loss_gradient"]("mse", a, y, 1.5),
+        3 * refimpl.loss_gradient("mse", a, y, 1.5),
+    )
     # the feature axis of a row-convention loss is honoured (axis=-1: K = 2, not N = 3)
-    np.testing.assert_allclose(i("mean squared error's gradient without 1/K")["loss_gradient"]("mse", a, y, 1.5, -1),
-                               2 * refimpl.loss_gradient("mse", a, y, 1.5, -1))
-    for name in CATALOGUE:                  # ∇_a C of the other losses: only the flipped sign changes it
+    np.testing.assert_allclose(
+        i("mean squared error's gradient without 1/K")["loss_gradient"]("mse", a, y, 1.5, -1),
+        2 * refimpl.loss_gradient("mse", a, y, 1.5, -1),
+    )
+    for name in CATALOGUE:  # ∇_a C of the other losses: only the flipped sign changes it
         for loss in ("mae", "binary_cross_entropy"):
             sign = -1 if name == "sign of ∇_a C flipped" else 1
-            np.testing.assert_allclose(i(name)["loss_gradient"](loss, a, y, 1.0, -1),
-                                       sign * refimpl.loss_gradient(loss, a, y, 1.0, -1), err_msg=name)
+            np.testing.assert_allclose(
+                i(name)["loss_gradient"](loss, a, y, 1.0, -1),
+                sign * refimpl.loss_gradient(loss, a, y, 1.0, -1),
+                err_msg=name,
+            )
     big = np.array([1000.0, 999.0])
     assert np.isnan(i("softmax without the max shift")["activation"]("softmax", big)).all()
-    np.testing.assert_allclose(i("softmax without the max shift")["activation"]("softmax", big - 999.0),
-                               refimpl.activation("softmax", big))
+    np.testing.assert_allclose(
+        i("softmax without the max shift")["activation"]("softmax", big - 999.0), refimpl.activation("softmax", big)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        g = i("sigmoid + BCE without clamping")["loss_gradient"]("binary_cross_entropy", np.array([1.0, 1e-14]),
-                                                                 np.array([1.0, 0.0]))
-    assert np.isnan(g[0]) and g[1] == pytest.approx(1.0)        # the clamped gradient is 0 and 0.01
+        g = i("sigmoid + BCE without clamping")["loss_gradient"](
+            "binary_cross_entropy", np.array([1.0, 1e-14]), np.array([1.0, 0.0])
+        )
+    assert np.isnan(g[0]) and g[1] == pytest.approx(1.0)  # the clamped gradient is 0 and 0.01
 
 
 def _net(widths, batch, reduction="sum", acts=None):
@@ -278,8 +304,10 @@ def test_batch_and_layer_variants():
         assert not np.any(got[key][1]) and np.shape(got[key][1]) == np.shape(ref[key][1])
         np.testing.assert_allclose(got[key][2], ref[key][2])
     one = _net([3, 2], batch=2)
-    np.testing.assert_allclose(faulty_interface("backward loop skips layer 1")["backward"](*one)["dC/dW"][1],
-                               refimpl.backward(*one)["dC/dW"][1])          # L = 1: nothing skipped
+    np.testing.assert_allclose(
+        faulty_interface("backward loop skips layer 1")["backward"](*one)["dC/dW"][1],
+        refimpl.backward(*one)["dC/dW"][1],
+    )  # L = 1: nothing skipped
     # δ and a averaged over the batch: N·mean(δ) mean(a)ᵀ; the bias gradient as a mean (sum reduction)
     got = faulty_interface("δ averaged over the batch before the outer product")["backward"](W, b, f, x, y, loss)
     for l in W:
@@ -288,8 +316,10 @@ def test_batch_and_layer_variants():
     for l in W:
         np.testing.assert_allclose(got["dC/db"][l], ref["dC/db"][l] / 4)
     mean = (*_net([2, 3, 2], batch=4)[:5], ("squared_error", 0.5, "mean"))
-    np.testing.assert_allclose(faulty_interface("bias gradient a mean where the loss is a sum")["backward"](*mean)
-                               ["dC/db"][1], refimpl.backward(*mean)["dC/db"][1])   # right for the mean
+    np.testing.assert_allclose(
+        faulty_interface("bias gradient a mean where the loss is a sum")["backward"](*mean)["dC/db"][1],
+        refimpl.backward(*mean)["dC/db"][1],
+    )  # right for the mean
     # BP2 with the next layer's derivative: δ¹ = dC/da¹ ⊙ f_2'(z¹) = dC/da¹ (f_2 is the identity)
     got = faulty_interface("BP2 with f' of layer l+1")["backward"](W, b, f, x, y, loss)
     np.testing.assert_allclose(got["delta"][1], ref["dC/da"][1])

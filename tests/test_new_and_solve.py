@@ -1,4 +1,5 @@
 """Scaffolds, answer keys and writing them back without losing anything."""
+
 import os
 from pathlib import Path
 
@@ -20,11 +21,11 @@ def test_every_scaffold_validates_solves_and_reports(tmp_path, kind, capsys):
     assert main(["new", kind, "my_case", "-o", str(path)]) == 0
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# yaml-language-server: $schema=")
-    assert text.count("#") > 8                                  # every field explained
+    assert text.count("#") > 8  # every field explained
     assert main(["validate", str(path)]) == 0
     assert main(["solve", str(path), "--write"]) == 0
     assert main(["report", str(path)]) == 0
-    assert main(["new", kind, "my_case", "-o", str(path)]) == 2   # never overwrites
+    assert main(["new", kind, "my_case", "-o", str(path)]) == 2  # never overwrites
 
 
 def test_new_writes_into_cases_by_default(tmp_path, monkeypatch):
@@ -56,15 +57,15 @@ def test_solve_write_keeps_every_byte_and_never_overwrites_documented_values(tmp
     after = path.read_text(encoding="utf-8")
     old_lines = before.splitlines()
     new_lines = after.splitlines()
-    assert [l for l in new_lines if "computed: true" not in l] == old_lines      # comments, order, format kept
+    assert [l for l in new_lines if "computed: true" not in l] == old_lines  # comments, order, format kept
     case = load_case(path)
     by_q = {x.quantity: x for x in case.expect}
-    assert by_q["a[2]"].computed is False and by_q["a[2]"].texts == ["0.5124"]    # documented value untouched
+    assert by_q["a[2]"].computed is False and by_q["a[2]"].texts == ["0.5124"]  # documented value untouched
     assert by_q["C"].computed is True and by_q["C"].decimals.tolist() == 6
     assert by_q["b[2]'"].texts == ["0.001218"]
     assert main(["report", str(path)]) == 0
     again = path.read_bytes()
-    assert main(["solve", str(path), "--write"]) == 0                             # nothing left to add
+    assert main(["solve", str(path), "--write"]) == 0  # nothing left to add
     assert path.read_bytes() == again
 
 
@@ -74,11 +75,12 @@ def test_an_interrupted_write_leaves_the_original_intact(tmp_path, monkeypatch):
 
     def interrupted(src, dst):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         main(["solve", str(path), "--write"])
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]              # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary file left
 
 
 def test_a_write_that_would_not_load_is_refused(tmp_path, monkeypatch, capsys):
@@ -98,8 +100,11 @@ def test_solve_refuses_when_engines_disagree():
 
 def test_solve_creates_expect_when_there_is_none(tmp_path):
     path = tmp_path / "bare.yaml"
-    path.write_text("title: bare\nsource: {document: d, heading: h}\nkind: activation\n"
-                    "activation: tanh\nz: [0.5, -1]   # two points\n", encoding="utf-8")
+    path.write_text(
+        "title: bare\nsource: {document: d, heading: h}\nkind: activation\n"
+        "activation: tanh\nz: [0.5, -1]   # two points\n",
+        encoding="utf-8",
+    )
     assert main(["solve", str(path), "--write", "--decimals", "3"]) == 0
     text = path.read_text(encoding="utf-8")
     assert "z: [0.5, -1]   # two points\nexpect:\n  a: {value: [0.462, -0.762], computed: true}" in text

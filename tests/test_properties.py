@@ -7,6 +7,7 @@ and its final, minimal replay is written to cases/regression/ as a case file (st
 ``property_<test>.yaml``) before the assertion fails: ``python -m oracle report`` on that file
 shows the disagreement.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,13 +32,19 @@ from oracle.authoring.validate import validate_file
 from oracle.student.mistakes import CATALOGUE, MistakeEngine
 
 REGRESSION = Path(__file__).resolve().parents[1] / "cases" / "regression"
-PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
-torch.set_num_threads(1)        # tiny tensors: one thread is faster, and deterministic
+torch.set_num_threads(1)  # tiny tensors: one thread is faster, and deterministic
 
 
 # ---------------------------------------------------------------- strategies
+
 
 @st.composite
 def specs(draw, max_layers=5, max_width=16, max_batch=8):
@@ -54,21 +61,29 @@ def specs(draw, max_layers=5, max_width=16, max_batch=8):
     frozen = draw(st.lists(st.sampled_from(names), unique=True, max_size=2), label="frozen") if steps else []
     kink = draw(st.booleans(), label="kink") if any(a in fuzz.KINKED for a in hidden + [out]) else False
     return fuzz.random_spec(
-        np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1), label="seed")),
-        widths=widths, activations=hidden + [out], loss=loss,
+        np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed")),
+        widths=widths,
+        activations=hidden + [out],
+        loss=loss,
         factor=draw(st.sampled_from([0.5, 1.0]), label="factor"),
         reduction=draw(st.sampled_from(["sum", "mean"]), label="reduction"),
         convention=draw(st.sampled_from(["column", "row"]), label="convention"),
-        batch=draw(st.integers(1, max_batch), label="batch"), bias=bias, steps=steps,
-        frozen=tuple(sorted(frozen)), kink=kink, label="hypothesis counterexample")
+        batch=draw(st.integers(1, max_batch), label="batch"),
+        bias=bias,
+        steps=steps,
+        frozen=tuple(sorted(frozen)),
+        kink=kink,
+        label="hypothesis counterexample",
+    )
 
 
 def _final_replay():
     """True on hypothesis' last replay of the (shrunk) failing example, or outside hypothesis."""
     try:
         from hypothesis.control import current_build_context
+
         return current_build_context().is_final
-    except Exception:           # pragma: no cover - no build context, or an older hypothesis
+    except Exception:  # pragma: no cover - no build context, or an older hypothesis
         return True
 
 
@@ -81,14 +96,16 @@ def _save_counterexample(spec, problems, name):
 
 # ---------------------------------------------------------------- networks
 
+
 @PROPERTY
 @given(specs())
 def test_refimpl_torch_and_finite_differences_agree_on_random_networks(spec):
     problems = fuzz.check_spec(spec, rng=np.random.default_rng(0))
     if problems:
         path = _save_counterexample(spec, problems, "property_network.yaml")
-        pytest.fail(f"{spec.describe()}: {len(problems)} disagreement(s), written to {path}:\n  "
-                    + "\n  ".join(problems[:10]))
+        pytest.fail(
+            f"{spec.describe()}: {len(problems)} disagreement(s), written to {path}:\n  " + "\n  ".join(problems[:10])
+        )
 
 
 def _exactly_equal(r1, r2):
@@ -119,7 +136,7 @@ def test_backprop_twice_in_a_row_gives_the_same_result(spec):
                 assert np.array_equal(u1[0][l], u2[0][l])
                 assert (u1[1][l] is None) == (u2[1][l] is None)
                 assert u1[1][l] is None or np.array_equal(u1[1][l], u2[1][l])
-    for old, new in zip(before, args):           # the inputs are as they were
+    for old, new in zip(before, args):  # the inputs are as they were
         if isinstance(old, dict):
             assert all((v is None and new[k] is None) or np.array_equal(v, new[k]) for k, v in old.items())
         elif isinstance(old, np.ndarray):
@@ -158,7 +175,7 @@ def test_random_spec_covers_every_activation_loss_and_convention():
         for j_layer, j in spec.kinks:
             z, _ = refimpl.forward(spec.W, spec.b, spec.f, spec.x, spec.convention)
             zj = z[j_layer][j] if spec.convention == "column" else z[j_layer][:, j]
-            assert np.all(zj == 0.0)            # the kink on purpose: z exactly 0
+            assert np.all(zj == 0.0)  # the kink on purpose: z exactly 0
     assert seen_hidden == set(fuzz.HIDDEN)
     assert {o for o, _ in seen_out} == set(fuzz.HIDDEN + fuzz.OUTPUT_ONLY)
     assert {loss for _, loss in seen_out} == set(fuzz.LOSSES)
@@ -167,10 +184,29 @@ def test_random_spec_covers_every_activation_loss_and_convention():
 
 # ---------------------------------------------------------------- scalar graphs
 
-UNARY = ["exp(tanh({a}))", "log(1 + {a} * {a})", "{a} ^ 2", "{a} ^ 3", "-{a}", "sigmoid({a})", "tanh({a})",
-         "relu({a})", "leaky_relu({a})", "prelu({a})", "swish({a})", "identity({a})"]
-BINARY = ["{a} + {b}", "{a} - {b}", "{a} * {b}", "{a} / (1 + {b} * {b})", "sigmoid({a}) ^ {b}",
-          "{a} * {a} + {b}", "relu({a} - {b})"]
+UNARY = [
+    "exp(tanh({a}))",
+    "log(1 + {a} * {a})",
+    "{a} ^ 2",
+    "{a} ^ 3",
+    "-{a}",
+    "sigmoid({a})",
+    "tanh({a})",
+    "relu({a})",
+    "leaky_relu({a})",
+    "prelu({a})",
+    "swish({a})",
+    "identity({a})",
+]
+BINARY = [
+    "{a} + {b}",
+    "{a} - {b}",
+    "{a} * {b}",
+    "{a} / (1 + {b} * {b})",
+    "sigmoid({a}) ^ {b}",
+    "{a} * {a} + {b}",
+    "relu({a} - {b})",
+]
 
 
 @st.composite
@@ -180,8 +216,11 @@ def graphs(draw):
     last two nodes reuse the first node and the first input once more."""
     inputs = {}
     for name in draw(st.sampled_from([["x"], ["x", "y"], ["x", "y", "z"]]), label="inputs"):
-        inputs[name] = draw(st.sampled_from([-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]) |
-                            st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False), label=name)
+        inputs[name] = draw(
+            st.sampled_from([-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0])
+            | st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False),
+            label=name,
+        )
     program, names = [], list(inputs)
     for k in range(draw(st.integers(1, 6), label="gates")):
         a = draw(st.sampled_from(names), label="a")
@@ -223,12 +262,12 @@ def test_graph_gradients_agree_with_fan_out_and_reuse(graph):
     inputs, text = graph
     program = _parsed(text)
     uses = _uses(program)
-    assert uses["n0"] >= 2 and uses[next(iter(inputs))] >= 2      # a node reused, an input fanned out
+    assert uses["n0"] >= 2 and uses[next(iter(inputs))] >= 2  # a node reused, an input fanned out
     with np.errstate(all="ignore"):
         try:
             values, grads = refimpl.graph(program, inputs)
         except (OverflowError, ValueError, ZeroDivisionError):
-            assume(False)                                            # out of range: not this property
+            assume(False)  # out of range: not this property
     assume(all(math.isfinite(v) and abs(v) < 1e50 for v in list(values.values()) + list(grads.values())))
     t_values, t_grads = torch_engine.graph(program, inputs)
     assert set(t_grads) == set(grads)
@@ -265,6 +304,7 @@ def test_graph_fan_out_gradient_is_the_sum_over_paths():
 
 # ---------------------------------------------------------------- the fuzz command
 
+
 def _args(tmp_path, **kw):
     parser = fuzz.add_arguments(argparse.ArgumentParser())
     argv = ["--out", str(tmp_path)]
@@ -277,7 +317,7 @@ def test_fuzz_command_finds_no_disagreement(tmp_path, capsys):
     assert fuzz.run(_args(tmp_path, count=50, seed=1)) == 0
     out = capsys.readouterr().out
     assert "50 of 50 random cases passed" in out and "cases/s" in out and "seed 1" in out
-    assert list(tmp_path.iterdir()) == []                 # nothing written
+    assert list(tmp_path.iterdir()) == []  # nothing written
 
 
 def test_fuzz_is_reproducible_from_seed_and_index():
@@ -286,8 +326,10 @@ def test_fuzz_is_reproducible_from_seed_and_index():
     assert fuzz.case_text(a) == fuzz.case_text(b)
 
 
-@pytest.mark.parametrize("mistake", ["sign of ∇_a C flipped", "hidden δ computed with already-updated weights",
-                                     "1/N of the mini-batch mean forgotten"])
+@pytest.mark.parametrize(
+    "mistake",
+    ["sign of ∇_a C flipped", "hidden δ computed with already-updated weights", "1/N of the mini-batch mean forgotten"],
+)
 def test_fuzz_writes_a_reproducing_case_for_a_faulty_engine(mistake, tmp_path, capsys, monkeypatch):
     faulty = MistakeEngine(mistake)
     monkeypatch.setattr(fuzz, "REFERENCE", faulty)
@@ -297,12 +339,12 @@ def test_fuzz_writes_a_reproducing_case_for_a_faulty_engine(mistake, tmp_path, c
     files = sorted(tmp_path.glob("fuzz_seed4_case*.yaml"))
     assert files
     for path in files[:3]:
-        case = load_case(path)                            # loads, and is a valid case file
+        case = load_case(path)  # loads, and is a valid case file
         assert validate_file(path) == []
         assert case.source["document"] == "random" and case.source["heading"] == "fuzz"
         assert "seed 4, case" in case.source["instance"] and not case.expect
         spec = fuzz.spec_from_case(case)
-        assert fuzz.check_spec(spec, rng=np.random.default_rng(0))      # still disagrees, loaded from the file
+        assert fuzz.check_spec(spec, rng=np.random.default_rng(0))  # still disagrees, loaded from the file
         # the report's machinery with the faulty engine beside torch: a mismatch …
         assert any(c.status == MISMATCH for c in check_case(case, [faulty, torch_engine]))
     # … while the correct refimpl passes the same file in the report (numpy, torch, fd)

@@ -1,4 +1,5 @@
 """Extreme inputs give finite, correct values in refimpl without warnings, matching PyTorch's stable functions."""
+
 import warnings
 
 import numpy as np
@@ -7,8 +8,14 @@ import pytest
 import refimpl
 from oracle.engines import torch_engine
 
-OUTPUT_LOSS = [("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy"), ("sigmoid", "squared_error"),
-               ("tanh", "mse"), ("identity", "mae"), ("swish", "squared_error")]
+OUTPUT_LOSS = [
+    ("sigmoid", "binary_cross_entropy"),
+    ("softmax", "cross_entropy"),
+    ("sigmoid", "squared_error"),
+    ("tanh", "mse"),
+    ("identity", "mae"),
+    ("swish", "squared_error"),
+]
 
 
 def net(scale, hidden, out, rng, convention="column"):
@@ -41,7 +48,7 @@ def test_huge_pre_activations_are_finite_and_match_pytorch(scale, hidden, out, l
         grads = refimpl.backward(W, b, f, x, y, spec)
         C = refimpl.loss(loss, a[2], y, 1.0, "mean")
     assert np.isfinite(C)
-    assert max(np.abs(z[1]).max(), 1) > scale / 100                  # the inputs really are extreme
+    assert max(np.abs(z[1]).max(), 1) > scale / 100  # the inputs really are extreme
     expected = torch_engine.backward(W, b, f, x, y, spec)
     for key in ("delta", "dC/dW", "dC/db"):
         for l in (1, 2):
@@ -60,7 +67,7 @@ def test_cross_entropy_with_probabilities_exactly_0_and_1():
             g = refimpl.loss_gradient(name, a, y)
             assert np.isfinite(c)
             assert c == pytest.approx(torch_engine.loss(name, a, y, 1.0, "sum"), rel=1e-12)
-            if name == "binary_cross_entropy":          # PyTorch keeps a(1 − a) ≥ 1e-12: finite
+            if name == "binary_cross_entropy":  # PyTorch keeps a(1 − a) ≥ 1e-12: finite
                 np.testing.assert_allclose(g, torch_engine.loss_gradient(name, a, y), rtol=1e-8)
                 assert np.all(np.isfinite(g))
 
@@ -74,8 +81,9 @@ def test_softmax_output_with_certain_predictions_backpropagates_a_minus_y():
         warnings.simplefilter("error")
         g = refimpl.backward(W, b, f, x, y, ("cross_entropy", 1.0, "mean"))
     np.testing.assert_allclose(g["delta"][1].ravel(), [1.0, -1.0, 0.0], atol=1e-300)
-    np.testing.assert_allclose(torch_engine.backward(W, b, f, x, y, ("cross_entropy", 1.0, "mean"))["delta"][1].ravel(),
-                               [1.0, -1.0, 0.0])
+    np.testing.assert_allclose(
+        torch_engine.backward(W, b, f, x, y, ("cross_entropy", 1.0, "mean"))["delta"][1].ravel(), [1.0, -1.0, 0.0]
+    )
 
 
 @pytest.mark.parametrize("convention", ["column", "row"])

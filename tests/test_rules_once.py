@@ -1,5 +1,6 @@
 """Each rule has one source: names, defaults and tolerances are refimpl's or the engines' own, and
 the verdict core never lets a reference engine drop a quantity silently (issue 10)."""
+
 from __future__ import annotations
 
 import json
@@ -55,13 +56,13 @@ def test_expressions_take_the_cases_own_alpha():
 
 
 def test_engines_carry_their_own_tolerance():
-    assert not hasattr(engines, "TOLERANCE")             # no table keyed by engine name
+    assert not hasattr(engines, "TOLERANCE")  # no table keyed by engine name
     fd = finite_diff.FiniteDifferences(refimpl)
     assert engines.tolerance(refimpl) == refimpl.tolerance == (engines.ENGINE_RTOL, engines.ENGINE_ATOL)
     assert engines.tolerance(torch_engine) == torch_engine.tolerance == refimpl.tolerance
     assert engines.tolerance(fd) == (finite_diff.FD_RTOL, finite_diff.FD_ATOL)
     renamed = type("Renamed", (), {"name": "torch", "tolerance": (1e-3, 1e-3)})()
-    assert engines.tolerance(renamed) == (1e-3, 1e-3)   # the attribute decides, never the name
+    assert engines.tolerance(renamed) == (1e-3, 1e-3)  # the attribute decides, never the name
 
 
 def test_compare_and_fuzz_share_one_agreement_rule():
@@ -80,7 +81,7 @@ def test_fuzz_uses_the_finite_difference_engines_cost_and_kink_rule():
     fd = finite_diff.FiniteDifferences(refimpl)
     expected = fd.cost(spec.W, spec.b, spec.f, spec.x, spec.y, spec.loss, spec.convention, spec.loss[2])
     assert fuzz._Cost(spec)(spec.W, spec.b) == float(expected)
-    assert finite_diff.directional(abs, 1e-6)[0] is None               # |t| at 0: a kink
+    assert finite_diff.directional(abs, 1e-6)[0] is None  # |t| at 0: a kink
     assert finite_diff.directional(lambda t: t * t + t, 1e-6)[0] == pytest.approx(1.0)
 
 
@@ -113,8 +114,9 @@ def test_an_engine_that_declares_a_quantity_not_provided_is_not_a_mismatch():
     class NoDelta(DropsDelta):
         not_provided = ("delta",)
 
-    class UnderTest(DropsDelta):        # an implementation under test: not a reference engine
+    class UnderTest(DropsDelta):  # an implementation under test: not a reference engine
         complete = False
+
     case = load_case(ROOT / "cases" / "000_sigmoid_net_row.yaml")
     for engine in (NoDelta(), UnderTest()):
         checks = check_case(case, [engine, torch_engine])

@@ -11,6 +11,7 @@ docstring with
 Correct solutions must get full marks and no diagnosis; mistaken ones must lose marks, have a first
 divergence, and be diagnosed only with the names they allow.
 """
+
 from __future__ import annotations
 
 import ast
@@ -29,21 +30,49 @@ STUDENTS = Path(__file__).parent / "fixtures" / "students"
 FOLDERS = ("correct", "mistaken")
 
 # the catalogue's names: today's 15 and the 13 being added
-CATALOGUE_NAMES = frozenset({
-    "sign of ∇_a C flipped", "f'(z) left out of δ^L", "f'(z) left out of a hidden δ",
-    "derivative taken at a instead of z", "transpose missing in (W^{l+1})ᵀ δ^{l+1}",
-    "outer product in BP4 in the wrong order", "hidden δ computed with already-updated weights",
-    "1/N of the mini-batch mean forgotten", "bias gradient not summed over the batch", "bias gradient left out",
-    "½ of the squared error dropped", "½ of the squared error doubled", "softmax differentiated as if elementwise",
-    "ReLU'(0) taken as 1", "update added instead of subtracted",
-    "BP4 with a^l instead of a^{l−1}", "tanh' taken as 1 − tanh", "σ' taken as σ(1 + σ)",
-    "softmax + cross-entropy δ^L = y − a", "softmax without the max shift", "backward loop skips layer 1",
-    "δ averaged over the batch before the outer product", "bias gradient a mean where the loss is a sum",
-    "leaky ReLU's α on the positive side", "BP2 with f' of layer l+1", "update mutating W in place",
-    "mean squared error's gradient without 1/K", "sigmoid + BCE without clamping",
-})
-ALLOWED_IMPORTS = {"numpy", "math", "itertools", "functools", "collections", "copy", "dataclasses", "typing",
-                   "__future__"}
+CATALOGUE_NAMES = frozenset(
+    {
+        "sign of ∇_a C flipped",
+        "f'(z) left out of δ^L",
+        "f'(z) left out of a hidden δ",
+        "derivative taken at a instead of z",
+        "transpose missing in (W^{l+1})ᵀ δ^{l+1}",
+        "outer product in BP4 in the wrong order",
+        "hidden δ computed with already-updated weights",
+        "1/N of the mini-batch mean forgotten",
+        "bias gradient not summed over the batch",
+        "bias gradient left out",
+        "½ of the squared error dropped",
+        "½ of the squared error doubled",
+        "softmax differentiated as if elementwise",
+        "ReLU'(0) taken as 1",
+        "update added instead of subtracted",
+        "BP4 with a^l instead of a^{l−1}",
+        "tanh' taken as 1 − tanh",
+        "σ' taken as σ(1 + σ)",
+        "softmax + cross-entropy δ^L = y − a",
+        "softmax without the max shift",
+        "backward loop skips layer 1",
+        "δ averaged over the batch before the outer product",
+        "bias gradient a mean where the loss is a sum",
+        "leaky ReLU's α on the positive side",
+        "BP2 with f' of layer l+1",
+        "update mutating W in place",
+        "mean squared error's gradient without 1/K",
+        "sigmoid + BCE without clamping",
+    }
+)
+ALLOWED_IMPORTS = {
+    "numpy",
+    "math",
+    "itertools",
+    "functools",
+    "collections",
+    "copy",
+    "dataclasses",
+    "typing",
+    "__future__",
+}
 MARKER = "expect-mistakes:"
 
 
@@ -60,7 +89,7 @@ def allowed_mistakes(path):
     last = docstring(path).strip().splitlines()[-1].strip()
     if not last.startswith(MARKER):
         raise ValueError(f"{path.name}: the docstring's last line is not '{MARKER} ...': {last!r}")
-    text = last[len(MARKER):].strip()
+    text = last[len(MARKER) :].strip()
     if text == "none":
         return frozenset()
     return frozenset(name.strip() for name in text.split("|"))
@@ -81,6 +110,7 @@ def split_names(mistake):
 def known_names():
     """The names above and whatever the grader's catalogue calls its mistakes."""
     from oracle.student.mistakes import CATALOGUE
+
     return CATALOGUE_NAMES | frozenset(CATALOGUE)
 
 
@@ -90,7 +120,7 @@ def named_in_text(text):
     found = set()
     for line in text.splitlines():
         if "matches '" in line:
-            tail = line[line.index("matches '") + len("matches "):]
+            tail = line[line.index("matches '") + len("matches ") :]
             found |= {name for name in known_names() if name in tail}
     return found
 
@@ -103,12 +133,16 @@ def graded(tmp_path_factory):
     def get(folder):
         if folder not in cache:
             out = tmp_path_factory.mktemp(f"graded-{folder}")
-            code = main(["grade", str(STUDENTS / folder), "--results-dir", str(out), "--jobs", "2",
-                         "--cases", str(CASES)])
+            code = main(
+                ["grade", str(STUDENTS / folder), "--results-dir", str(out), "--jobs", "2", "--cases", str(CASES)]
+            )
             assert code == 0
-            cache[folder] = {p.name: json.loads((out / p.stem / "results.json").read_text(encoding="utf-8"))
-                             for p in submissions(folder)}
+            cache[folder] = {
+                p.name: json.loads((out / p.stem / "results.json").read_text(encoding="utf-8"))
+                for p in submissions(folder)
+            }
         return cache[folder]
+
     return get
 
 
@@ -124,9 +158,9 @@ def test_the_corpus_is_complete_and_well_formed():
     assert all(allowed_mistakes(p) == frozenset() for p in correct)
     for path in correct + mistaken:
         assert allowed_mistakes(path) <= CATALOGUE_NAMES, path.name
-    assert sum(not allowed_mistakes(p) for p in mistaken) >= 8      # outside the catalogue, or none
-    assert not [(a, b) for a in known_names() for b in known_names() if a != b and a in b]   # named_in_text
-    for path in correct + mistaken:                                 # numpy and the standard library only
+    assert sum(not allowed_mistakes(p) for p in mistaken) >= 8  # outside the catalogue, or none
+    assert not [(a, b) for a in known_names() for b in known_names() if a != b and a in b]  # named_in_text
+    for path in correct + mistaken:  # numpy and the standard library only
         tree = ast.parse(path.read_text(encoding="utf-8"))
         modules = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         modules |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
@@ -169,6 +203,7 @@ def test_most_catalogued_mistakes_are_named(graded):
     """The diagnosis is useful, not only silent: at least half of the catalogued mistakes get their name."""
     results = graded("mistaken")
     catalogued = [p for p in submissions("mistaken") if allowed_mistakes(p)]
-    named = [p.stem for p in catalogued
-             if split_names(extra_data(results[p.name], p.name)["mistake"]) & allowed_mistakes(p)]
+    named = [
+        p.stem for p in catalogued if split_names(extra_data(results[p.name], p.name)["mistake"]) & allowed_mistakes(p)
+    ]
     assert 2 * len(named) >= len(catalogued), f"named at top level: {named}"

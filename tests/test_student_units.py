@@ -1,4 +1,5 @@
 """In-process unit tests of the pieces the isolated worker runs: protocol, adapters, template, loading."""
+
 import importlib.util
 from pathlib import Path
 
@@ -19,8 +20,15 @@ LOSS = ("squared_error", 0.5, "mean")
 
 
 def test_protocol_round_trip_keeps_arrays_dicts_tuples_and_nan():
-    message = {"W": W, "f": F, "loss": LOSS, "x": np.array([np.nan, np.inf, -1.0]), "n": 3, "none": None,
-               "flags": [True, "text"]}
+    message = {
+        "W": W,
+        "f": F,
+        "loss": LOSS,
+        "x": np.array([np.nan, np.inf, -1.0]),
+        "n": 3,
+        "none": None,
+        "flags": [True, "text"],
+    }
     back = protocol.decode(protocol.loads(protocol.dumps(protocol.encode(message))))
     assert back["f"] == F and back["loss"] == LOSS and back["n"] == 3 and back["none"] is None
     np.testing.assert_array_equal(back["W"][1], W[1])
@@ -33,8 +41,10 @@ def test_protocol_refuses_what_is_not_numbers(bad):
         protocol.encode(bad)
 
 
-@pytest.mark.parametrize("garbage", [{"__nd__": [2], "v": [1.0]}, {"__nd__": "x", "v": []},
-                                     {"__dict__": [[{"k": 1}, 2]]}, {"__nd__": [1], "v": ["a"]}])
+@pytest.mark.parametrize(
+    "garbage",
+    [{"__nd__": [2], "v": [1.0]}, {"__nd__": "x", "v": []}, {"__dict__": [[{"k": 1}, 2]]}, {"__nd__": [1], "v": ["a"]}],
+)
 def test_protocol_rejects_malformed_answers(garbage):
     with pytest.raises(protocol.ProtocolError):
         protocol.decode(garbage)
@@ -43,10 +53,18 @@ def test_protocol_rejects_malformed_answers(garbage):
 
 
 def test_template_functions_all_raise_not_implemented():
-    calls = [("activation", ("relu", 1.0)), ("activation_derivative", ("relu", 1.0)),
-             ("loss", ("mse", 1.0, 1.0)), ("loss_gradient", ("mse", 1.0, 1.0)), ("forward", (W, B, F, X)),
-             ("backward", (W, B, F, X, Y, LOSS)), ("update", (W, B, W, B, 0.1)),
-             ("train_step", (W, B, F, X, Y, LOSS, 0.1)), ("graph", ([], {})), ("jacobian", (W[1], B[1], X[:, 0]))]
+    calls = [
+        ("activation", ("relu", 1.0)),
+        ("activation_derivative", ("relu", 1.0)),
+        ("loss", ("mse", 1.0, 1.0)),
+        ("loss_gradient", ("mse", 1.0, 1.0)),
+        ("forward", (W, B, F, X)),
+        ("backward", (W, B, F, X, Y, LOSS)),
+        ("update", (W, B, W, B, 0.1)),
+        ("train_step", (W, B, F, X, Y, LOSS, 0.1)),
+        ("graph", ([], {})),
+        ("jacobian", (W[1], B[1], X[:, 0])),
+    ]
     for name, args in calls:
         with pytest.raises(NotImplementedError):
             getattr(template, name)(*args)
@@ -103,21 +121,20 @@ def test_the_grader_names_the_inputs_an_implementation_changed():
     sent = [{1: np.ones(2)}, {1: None}, F, np.zeros(1)]
     back = [{1: np.array([5.0, 1.0])}, {1: None}, F, np.ones(1)]
     assert sandbox.changed_inputs(sent, back, "forward") == ["W[1]", "x"]
-    assert sandbox.changed_inputs(sent, None, "forward") == ["W", "b", "f", "x"]      # nothing came back
+    assert sandbox.changed_inputs(sent, None, "forward") == ["W", "b", "f", "x"]  # nothing came back
     assert sandbox._diff({1: np.ones(2)}, {1: np.ones(2), 2: None}, "b") == ["b"]
     assert sandbox._diff(np.ones(2), np.ones(3), "x") == ["x"]
     assert sandbox._diff(np.array([np.nan]), np.array([np.nan]), "x") == []
-
-
 
 
 def test_the_import_guard_refuses_forbidden_packages_and_remembers_them():
     import sys
 
     from oracle.student.runtime.imports import ImportGuard, forbidden, refusal
+
     assert forbidden() == {"refimpl", "oracle", "torch", "jax", "tensorflow", "autograd"}
     assert forbidden(["torch", "refimpl"]) == {"refimpl", "oracle", "jax", "tensorflow", "autograd"}
-    guard = ImportGuard({"autograd"})            # asked directly: not installed in this process's meta path
+    guard = ImportGuard({"autograd"})  # asked directly: not installed in this process's meta path
     with pytest.raises(ImportError, match="uses an automatic-differentiation package: not allowed"):
         guard.find_spec("autograd.numpy")
     assert guard.find_spec("json") is None

@@ -5,6 +5,7 @@ never as a RecursionError or a bare "not finite"; no NumPy RuntimeWarning reache
 a case reaches the terminal and the HTML page escaped; ``new`` and ``solve --write`` touch only the
 file they name, the way it is written (line endings, symbolic links).
 """
+
 import copy
 import os
 import pickle
@@ -42,8 +43,7 @@ def graph_case(tmp_path, node, inputs="{x: 1, y: 2}", name="g.yaml", extra=""):
 
 def activation_case(tmp_path, define, z="[0.0, 1.0]", name="a.yaml"):
     path = tmp_path / name
-    path.write_text(HEAD + f"kind: activation\nactivation: sigmoid\nz: {z}\ndefine:\n  q: {define}\n",
-                    encoding="utf-8")
+    path.write_text(HEAD + f"kind: activation\nactivation: sigmoid\nz: {z}\ndefine:\n  q: {define}\n", encoding="utf-8")
     return path
 
 
@@ -60,6 +60,7 @@ def no_traceback(*texts):
 
 # ---------------------------------------------------------------- expressions: limits
 
+
 @pytest.mark.parametrize("command", ["validate", "report"])
 def test_5000_nested_parentheses_are_refused_at_their_position_naming_the_limit(tmp_path, capsys, command):
     path = graph_case(tmp_path, "(" * 5000 + "x" + ")" * 5000)
@@ -68,7 +69,7 @@ def test_5000_nested_parentheses_are_refused_at_their_position_naming_the_limit(
     no_traceback(out, err)
     line = next(ln for ln in (out + err).splitlines() if ln.startswith(str(path)))
     m = LOCATED.match(line)
-    assert (m["line"], m["col"]) == ("6", str(6 + expr.MAX_DEPTH))      # the 51st "(" of "  f: (((…"
+    assert (m["line"], m["col"]) == ("6", str(6 + expr.MAX_DEPTH))  # the 51st "(" of "  f: (((…"
     assert "expression depth" in m["message"] and f"the limit is {expr.MAX_DEPTH}" in m["message"]
 
 
@@ -80,16 +81,19 @@ def test_an_expression_50_levels_deep_is_accepted(tmp_path, capsys, command):
     no_traceback(out, err)
 
 
-@pytest.mark.parametrize("text,limit", [
-    ("(" * 5000 + "x" + ")" * 5000, "expression depth"),
-    ("-" * 5000 + "x", "expression length"),
-    ("-" * 51 + "x", "expression depth"),
-    ("2^" * 400 + "2", "expression depth"),
-    ("exp(" * 60 + "x" + ")" * 60, "expression depth"),
-    ("[" * 60 + "x" + "]" * 60, "expression depth"),
-    (" + ".join(["x"] * 52), "expression depth"),
-    ("x" * 1001, "expression length"),
-])
+@pytest.mark.parametrize(
+    "text,limit",
+    [
+        ("(" * 5000 + "x" + ")" * 5000, "expression depth"),
+        ("-" * 5000 + "x", "expression length"),
+        ("-" * 51 + "x", "expression depth"),
+        ("2^" * 400 + "2", "expression depth"),
+        ("exp(" * 60 + "x" + ")" * 60, "expression depth"),
+        ("[" * 60 + "x" + "]" * 60, "expression depth"),
+        (" + ".join(["x"] * 52), "expression depth"),
+        ("x" * 1001, "expression length"),
+    ],
+)
 def test_parser_limits_never_reach_the_recursion_limit(text, limit):
     with pytest.raises(expr.ExprError) as info:
         expr.parse(text)
@@ -118,18 +122,23 @@ def test_trees_are_plain_tuples_that_know_their_text():
 
 # ---------------------------------------------------------------- expressions: domain, at load
 
-@pytest.mark.parametrize("node,problem,snippet,offset", [
-    ("a + 2**2**2**2**2**10", "overflow", "2**2**10", 13),
-    ("a / 0", "division by zero", "a / 0", 0),
-    ("a / (3 - 3)", "division by zero", "a / (3 - 3)", 0),
-    ("a * log(-1)", "log of a non-positive number (-1)", "log(-1)", 4),
-    ("a + sqrt(-4)", "square root of a negative number (-4)", "sqrt(-4)", 4),
-    ("a + 0 ^ -1", "0 to a negative power", "0 ^ -1", 4),
-    ("a * exp(1000)", "overflow", "exp(1000)", 4),
-    ("a + 1e400", "the number 1e400 is too large", None, 4),
-])
-def test_constant_operations_out_of_their_domain_are_refused_at_their_position(tmp_path, capsys, node, problem,
-                                                                               snippet, offset):
+
+@pytest.mark.parametrize(
+    "node,problem,snippet,offset",
+    [
+        ("a + 2**2**2**2**2**10", "overflow", "2**2**10", 13),
+        ("a / 0", "division by zero", "a / 0", 0),
+        ("a / (3 - 3)", "division by zero", "a / (3 - 3)", 0),
+        ("a * log(-1)", "log of a non-positive number (-1)", "log(-1)", 4),
+        ("a + sqrt(-4)", "square root of a negative number (-4)", "sqrt(-4)", 4),
+        ("a + 0 ^ -1", "0 to a negative power", "0 ^ -1", 4),
+        ("a * exp(1000)", "overflow", "exp(1000)", 4),
+        ("a + 1e400", "the number 1e400 is too large", None, 4),
+    ],
+)
+def test_constant_operations_out_of_their_domain_are_refused_at_their_position(
+    tmp_path, capsys, node, problem, snippet, offset
+):
     path = activation_case(tmp_path, node)
     code, out, err = run(capsys, "report", path)
     assert code == 2
@@ -144,29 +153,41 @@ def test_constant_operations_out_of_their_domain_are_refused_at_their_position(t
 
 def test_check_constant_names_the_operation_and_its_offset():
     with pytest.raises(expr.ExprError) as info:
-        expr.parse("z * (1 / (2 - 2))")                 # parse calls check_constant
+        expr.parse("z * (1 / (2 - 2))")  # parse calls check_constant
     assert info.value.offset == 4 and "division by zero in '(1 / (2 - 2))'" in info.value.message
-    expr.check_constant(expr.parse("x / y + log(x)"))   # not constant: left for run time
+    expr.check_constant(expr.parse("x / y + log(x)"))  # not constant: left for run time
 
 
 # ---------------------------------------------------------------- expressions: domain, at run time
 
+
 def _mismatch_messages(path):
     case = load_case(path)
     checks = check_case(case, default_engines())
-    return case, {c.quantity: c.message or "; ".join(e.message for e in c.elements if e.status == MISMATCH)
-                  for c in checks if c.status == MISMATCH}
+    return case, {
+        c.quantity: c.message or "; ".join(e.message for e in c.elements if e.status == MISMATCH)
+        for c in checks
+        if c.status == MISMATCH
+    }
 
 
-@pytest.mark.parametrize("node,inputs,message,col", [
-    ("x / y", "{x: 1, y: 0}", "division by zero in 'x / y'", 6),
-    ("log(x)", "{x: -1}", "log of a non-positive number (-1) in 'log(x)'", 6),
-    ("x + 2 ** x", "{x: 2000}", "overflow: the result is beyond float64's range (±1.8e308) in '2 ** x'", 10),
-    ("exp(x) * exp(x)", "{x: 500}", "overflow: the result is beyond float64's range (±1.8e308) in "
-                                    "'exp(x) * exp(x)'", 6),
-])
-def test_graph_gates_out_of_their_domain_at_the_inputs_are_mismatches_at_their_position(tmp_path, node, inputs,
-                                                                                         message, col):
+@pytest.mark.parametrize(
+    "node,inputs,message,col",
+    [
+        ("x / y", "{x: 1, y: 0}", "division by zero in 'x / y'", 6),
+        ("log(x)", "{x: -1}", "log of a non-positive number (-1) in 'log(x)'", 6),
+        ("x + 2 ** x", "{x: 2000}", "overflow: the result is beyond float64's range (±1.8e308) in '2 ** x'", 10),
+        (
+            "exp(x) * exp(x)",
+            "{x: 500}",
+            "overflow: the result is beyond float64's range (±1.8e308) in 'exp(x) * exp(x)'",
+            6,
+        ),
+    ],
+)
+def test_graph_gates_out_of_their_domain_at_the_inputs_are_mismatches_at_their_position(
+    tmp_path, node, inputs, message, col
+):
     path = graph_case(tmp_path, node, inputs)
     _, messages = _mismatch_messages(path)
     assert messages and all(message in m for m in messages.values()), messages
@@ -177,12 +198,13 @@ def test_graph_gates_out_of_their_domain_at_the_inputs_are_mismatches_at_their_p
 def test_a_perturbation_out_of_the_domain_says_which(tmp_path):
     path = graph_case(tmp_path, "log(x)", "{x: 0.5}", extra="perturbations:\n  - {x: -1}\n")
     _, messages = _mismatch_messages(path)
-    assert messages and all("log of a non-positive number (-0.5) in 'log(x)'" in m and "with x-1" in m
-                            for m in messages.values()), messages
+    assert messages and all(
+        "log of a non-positive number (-0.5) in 'log(x)'" in m and "with x-1" in m for m in messages.values()
+    ), messages
 
 
 def test_a_define_out_of_its_domain_at_run_time_is_a_mismatch_at_its_position(tmp_path, capsys):
-    path = activation_case(tmp_path, "1 / z")          # z = [0, 1]: 1/0 only once the values are known
+    path = activation_case(tmp_path, "1 / z")  # z = [0, 1]: 1/0 only once the values are known
     _, messages = _mismatch_messages(path)
     assert set(messages) == {"q"}
     assert f"division by zero in '1 / z' ({path}:7:6)" in messages["q"]
@@ -193,9 +215,11 @@ def test_a_define_out_of_its_domain_at_run_time_is_a_mismatch_at_its_position(tm
 
 def test_a_formula_out_of_its_domain_at_run_time_is_a_mismatch_at_its_position(tmp_path):
     path = tmp_path / "f.yaml"
-    path.write_text(HEAD + "kind: activation\nactivation: relu\nz: [-1.0, 2.0]\nformulas:\n"
-                    "  - name: log a\n    printed: \"a = e^{ln a}\"\n    expr: exp(log(a))\n    equals: a\n",
-                    encoding="utf-8")
+    path.write_text(
+        HEAD + "kind: activation\nactivation: relu\nz: [-1.0, 2.0]\nformulas:\n"
+        '  - name: log a\n    printed: "a = e^{ln a}"\n    expr: exp(log(a))\n    equals: a\n',
+        encoding="utf-8",
+    )
     _, messages = _mismatch_messages(path)
     assert f"log of a non-positive number (0) in 'log(a)' ({path}:9:15)" in messages["formula:log a"]
 
@@ -203,9 +227,14 @@ def test_a_formula_out_of_its_domain_at_run_time_is_a_mismatch_at_its_position(t
 def test_evaluate_raises_domain_errors_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for text, env in [("x / y", {"x": np.ones(2), "y": np.array([1.0, 0.0])}), ("log(x)", {"x": np.zeros(1)}),
-                          ("sqrt(x)", {"x": -np.ones(3)}), ("x ^ 0.5", {"x": -1.0}), ("exp(x)", {"x": 1e3}),
-                          ("x * x", {"x": 1e200})]:
+        for text, env in [
+            ("x / y", {"x": np.ones(2), "y": np.array([1.0, 0.0])}),
+            ("log(x)", {"x": np.zeros(1)}),
+            ("sqrt(x)", {"x": -np.ones(3)}),
+            ("x ^ 0.5", {"x": -1.0}),
+            ("exp(x)", {"x": 1e3}),
+            ("x * x", {"x": 1e200}),
+        ]:
             with pytest.raises(expr.DomainError):
                 expr.evaluate(expr.parse(text), env)
         # operands that are already not finite are the engines' problem (reported as such), not the formula's
@@ -215,7 +244,8 @@ def test_evaluate_raises_domain_errors_without_warnings():
 # ---------------------------------------------------------------- no warnings from the engines
 
 HOSTILE = {
-    "net_overflow.yaml": HEAD + """kind: network
+    "net_overflow.yaml": HEAD
+    + """kind: network
 layers:
   - {W: [[1e300, 1e300], [1e300, -1e300]], b: [1e300, 0], activation: swish}
   - {W: [[1e300, 1e300]], b: [0], activation: identity}
@@ -225,9 +255,9 @@ y: [1]
 gradient_descent: {eta: 1e300, steps: 2}
 """,
     "activation_overflow.yaml": HEAD + "kind: activation\nactivation: {name: swish, param: 1e300}\n"
-                                       "z: [1e300, -1e300, 0]\n",
+    "z: [1e300, -1e300, 0]\n",
     "loss_overflow.yaml": HEAD + "kind: loss\nloss: {name: mse, factor: 1e300, reduction: mean}\na: [1e300, -1e300]\n"
-                                 "y: [-1e300, 1e300]\n",
+    "y: [-1e300, 1e300]\n",
     "jacobian_overflow.yaml": HEAD + "kind: jacobian\nW: [[1e300, 1e300]]\nb: [1e300]\nx: [1e300, 1e300]\n",
     "log_softmax_overflow.yaml": HEAD + "kind: activation\nactivation: log_softmax\nz: [1e308, -1e308]\n",
     "graph_div0.yaml": HEAD + "kind: graph\ninputs: {x: 1, y: 0}\ngraph:\n  f: x / y\n",
@@ -246,14 +276,16 @@ def hostile(tmp_path):
 def test_engines_report_overflow_as_a_message_and_warn_nothing(hostile):
     engines = default_engines()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                  # any RuntimeWarning would raise here
+        warnings.simplefilter("error")  # any RuntimeWarning would raise here
         for path in sorted(hostile.glob("*.yaml")):
             checks = check_case(load_case(path), engines)
             bad = [c for c in checks if c.status == MISMATCH]
             assert bad, path
             text = " ".join(e.message for c in bad for e in c.elements)
-            assert "cannot give a finite result" in text or "cannot be computed" in text \
-                or "not finite" in text, (path, text)
+            assert "cannot give a finite result" in text or "cannot be computed" in text or "not finite" in text, (
+                path,
+                text,
+            )
 
 
 def test_no_warning_reaches_stderr_from_any_command(hostile, tmp_path):
@@ -268,8 +300,13 @@ def test_no_warning_reaches_stderr_from_any_command(hostile, tmp_path):
         "        codes.append((p.name, argv[0], main([str(a) for a in argv])))\n"
         "print(codes)\n"
     )
-    res = subprocess.run([sys.executable, "-W", "error", "-c", script, str(hostile), str(tmp_path)],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script, str(hostile), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert "Warning" not in res.stderr and "Traceback" not in res.stderr, res.stderr[-3000:]
     codes = {(name, command): code for name, command, code in eval(res.stdout.strip().splitlines()[-1])}
     assert all(code == 1 for (_, command), code in codes.items() if command in ("report", "solve")), codes
@@ -292,9 +329,12 @@ EVIL = "Red \\e[31mtitle\\e]0;pwned\\a <script>alert(1)</script> \\r done \\u202
 
 def evil_case(tmp_path):
     path = tmp_path / "evil.yaml"
-    path.write_text(f'title: "{EVIL}"\nsource: {{document: "doc\\e[2J", heading: "head\\x9b1m <b>"}}\n'
-                    'note: "note \\e[5m"\nkind: activation\nactivation: sigmoid\nz: [0, 1]\n'
-                    'define:\n  "q\\e[1m": a * 2\nexpect:\n  a: [0.5, 0.73]\n', encoding="utf-8")
+    path.write_text(
+        f'title: "{EVIL}"\nsource: {{document: "doc\\e[2J", heading: "head\\x9b1m <b>"}}\n'
+        'note: "note \\e[5m"\nkind: activation\nactivation: sigmoid\nz: [0, 1]\n'
+        'define:\n  "q\\e[1m": a * 2\nexpect:\n  a: [0.5, 0.73]\n',
+        encoding="utf-8",
+    )
     return path
 
 
@@ -313,10 +353,10 @@ def test_escape_sequences_in_a_title_never_reach_the_output(tmp_path, capsys, fm
     code, out, err = run(capsys, "report", path, "--format", fmt)
     assert code == 0, err
     if fmt == "csv":
-        out = out.replace("\r\n", "\n")                 # the CSV dialect's own line ends
+        out = out.replace("\r\n", "\n")  # the CSV dialect's own line ends
     assert not CONTROL.search(out) and not CONTROL.search(err), repr(out[:500])
     if fmt in ("text", "markdown", "csv"):
-        assert "q\\x1b[1m" in out                      # a name from the case
+        assert "q\\x1b[1m" in out  # a name from the case
     if fmt in ("markdown", "csv"):
         assert "doc\\x1b[2J" in out
     if fmt == "html":
@@ -324,8 +364,9 @@ def test_escape_sequences_in_a_title_never_reach_the_output(tmp_path, capsys, fm
         assert "head\\x9b1m &lt;b&gt;" in out
     if fmt == "markdown":
         assert "<script>" not in out
-    if fmt == "json":                                     # the same strings, written as JSON escapes
+    if fmt == "json":  # the same strings, written as JSON escapes
         import json
+
         row = json.loads(out)["rows"][0]
         assert row["heading"] == "head\x9b1m <b>" and row["source"] == "doc\x1b[2J"
 
@@ -342,7 +383,7 @@ def test_draw_escapes_a_title_in_the_svg(tmp_path):
     out = tmp_path / "evil.svg"
     assert main(["draw", str(evil_case(tmp_path)), "-o", str(out)]) == 0
     svg = out.read_text(encoding="utf-8")
-    ET.fromstring(svg)                                    # well-formed XML: no control characters in it
+    ET.fromstring(svg)  # well-formed XML: no control characters in it
     assert not CONTROL.search(svg) and "<script>" not in svg
 
 
@@ -355,6 +396,7 @@ def test_error_messages_escape_file_names(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- new
+
 
 def _tree(folder):
     return sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*"))
@@ -376,7 +418,7 @@ def test_new_writes_into_a_folder_given_with_o_and_never_over_anything(tmp_path,
     (tmp_path / "out").mkdir()
     assert run(capsys, "new", "loss", "l.yaml", "-o", "out")[0] == 0
     assert (tmp_path / "out" / "l.yaml").is_file()
-    assert run(capsys, "new", "loss", "l", "-o", "out")[0] == 2              # exists
+    assert run(capsys, "new", "loss", "l", "-o", "out")[0] == 2  # exists
     (tmp_path / "dangling.yaml").symlink_to(tmp_path / "elsewhere.yaml")
     code, _, err = run(capsys, "new", "loss", "x", "-o", "dangling.yaml")
     assert code == 2 and "exists" in err and not (tmp_path / "elsewhere.yaml").exists()
@@ -388,6 +430,7 @@ def test_new_writes_into_a_folder_given_with_o_and_never_over_anything(tmp_path,
 
 # ---------------------------------------------------------------- solve --write
 
+
 def test_solve_write_keeps_crlf_line_endings(tmp_path, capsys):
     path = tmp_path / "crlf.yaml"
     text = (ROOT / "cases" / "001_sigmoid_net.yaml").read_text(encoding="utf-8")
@@ -395,7 +438,7 @@ def test_solve_write_keeps_crlf_line_endings(tmp_path, capsys):
     assert run(capsys, "solve", path, "--write")[0] == 0
     raw = path.read_bytes()
     assert b"computed: true" in raw
-    assert raw.count(b"\n") == raw.count(b"\r\n") and b"\r\r" not in raw       # CRLF everywhere, nothing mixed
+    assert raw.count(b"\n") == raw.count(b"\r\n") and b"\r\r" not in raw  # CRLF everywhere, nothing mixed
     assert raw.replace(b"\r\n", b"\n").startswith(text.encode("utf-8")[:200])
     load_case(path)
 
@@ -427,7 +470,7 @@ def test_solve_write_writes_through_a_symbolic_link_and_keeps_the_link(tmp_path,
     assert link.is_symlink() and os.readlink(link) == str(Path("store") / "real.yaml")
     assert b"computed: true" in target.read_bytes()
     assert "through the symbolic link" in err and str(target) in err
-    assert sorted(p.name for p in target_dir.iterdir()) == ["real.yaml"]       # no temporary file left
+    assert sorted(p.name for p in target_dir.iterdir()) == ["real.yaml"]  # no temporary file left
 
 
 def test_solve_write_into_a_read_only_folder_is_a_message(tmp_path, capsys):
@@ -447,24 +490,30 @@ def test_solve_write_into_a_read_only_folder_is_a_message(tmp_path, capsys):
 
 # ---------------------------------------------------------------- output modes and formats
 
+
 def test_errata_as_html(capsys):
     code, out, err = run(capsys, "report", "--errata", "--format", "html")
     assert code == 0, err
     assert out.startswith("<!DOCTYPE html>") and "<h1>Errata in the lecture notes</h1>" in out
-    ET.fromstring(out[out.index("<html"):].replace("<meta charset='utf-8'>", ""))
+    ET.fromstring(out[out.index("<html") :].replace("<meta charset='utf-8'>", ""))
     text = run(capsys, "report", "--errata")[1]
-    assert re.search(r"(\d+) errata in (\d+) documents", text).groups() == \
-        re.search(r"(\d+) errata in (\d+) documents", out).groups()
+    assert (
+        re.search(r"(\d+) errata in (\d+) documents", text).groups()
+        == re.search(r"(\d+) errata in (\d+) documents", out).groups()
+    )
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--errata", "--format", "csv"], "supported with --errata: text, markdown, html, json"),
-    (["--no-figures"], "--no-figures applies to the HTML report only"),
-    (["--errata", "--format", "html", "--no-figures"], "--no-figures applies to the HTML report only"),
-    (["--results-json", "r.json"], "--results-json needs --impl"),
-    (["--impl", "x.py", "--format", "html"], "supported with --impl: text, json"),
-    (["--impl", "x.py", "--errata"], "does not go with --impl"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--errata", "--format", "csv"], "supported with --errata: text, markdown, html, json"),
+        (["--no-figures"], "--no-figures applies to the HTML report only"),
+        (["--errata", "--format", "html", "--no-figures"], "--no-figures applies to the HTML report only"),
+        (["--results-json", "r.json"], "--results-json needs --impl"),
+        (["--impl", "x.py", "--format", "html"], "supported with --impl: text, json"),
+        (["--impl", "x.py", "--errata"], "does not go with --impl"),
+    ],
+)
 def test_an_option_the_output_mode_does_not_support_is_an_error(capsys, argv, needle, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "report", *argv)

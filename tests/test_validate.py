@@ -1,4 +1,5 @@
 """The JSON Schema and the loader agree; validate reports every problem as file:line:col."""
+
 import json
 import re
 from pathlib import Path
@@ -25,7 +26,7 @@ def test_the_schema_is_a_valid_json_schema():
 def test_every_bundled_case_names_the_schema_and_validates(path):
     first = path.read_text(encoding="utf-8").splitlines()[0]
     assert first.startswith(SCHEMA_LINE)
-    schema = (path.parent / first[len(SCHEMA_LINE):]).resolve()
+    schema = (path.parent / first[len(SCHEMA_LINE) :]).resolve()
     assert schema == SCHEMA_PATH.resolve()
     assert validate_file(path) == []
     load_case(path)
@@ -59,15 +60,16 @@ def test_every_malformed_fixture_is_rejected_by_schema_and_loader(path):
 
 def test_validate_reports_all_problems_of_a_file_at_once(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("title: t\nsource: {document: d, heading: h}\nkind: network\n"
-                   "layers:\n  - {W: [[1]], activation: sigmoidd}\n"
-                   "loss: {name: mse, factor: 1, reduction: avg}\nx: [1]\ny: [oops]\ncolour: red\n",
-                   encoding="utf-8")
+    bad.write_text(
+        "title: t\nsource: {document: d, heading: h}\nkind: network\n"
+        "layers:\n  - {W: [[1]], activation: sigmoidd}\n"
+        "loss: {name: mse, factor: 1, reduction: avg}\nx: [1]\ny: [oops]\ncolour: red\n",
+        encoding="utf-8",
+    )
     assert main(["validate", str(bad)]) == 2
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 4
-    assert any(f"{bad}:5:28: layers/0/activation: 'sigmoidd' is not allowed, did you mean 'sigmoid'?" in o
-               for o in out)
+    assert any(f"{bad}:5:28: layers/0/activation: 'sigmoidd' is not allowed, did you mean 'sigmoid'?" in o for o in out)
     assert any(f"{bad}:6:41: loss/reduction: 'avg' is not allowed" in o for o in out)
     assert any(f"{bad}:8:5: y/0: 'oops' is not of type 'number'" in o for o in out)
     assert any(f"{bad}:9:1: unknown field 'colour'" in o for o in out)

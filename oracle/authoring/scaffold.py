@@ -7,6 +7,7 @@ Every field is explained in a comment and every given input has a
 placeholder value, so the new file validates and solves at once; replace
 the placeholders with the example's numbers.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,9 @@ y: {y}                          # the target, shaped like the output
 
 FORWARD_EXPECT = """expect: {}                      # printed values: z[1], a[1], z[2], a[2], C (decimals as printed)
 """
-BACKPROP_EXPECT = ("expect: {}                      # printed values: dC/da[2], delta[2], dC/dW[2], dC/db[2], "
-                   "delta[1], ...\n")
+BACKPROP_EXPECT = (
+    "expect: {}                      # printed values: dC/da[2], delta[2], dC/dW[2], dC/db[2], delta[1], ...\n"
+)
 
 KINDS = {
     "activation": """kind: activation
@@ -56,12 +58,18 @@ a: [0.7, 0.2, 0.1]              # the network's output (probabilities for the cr
 y: [1, 0, 0]                    # the target
 expect: {}                      # printed values: C (the cost), dC/da (its gradient)
 """,
-    "forward": NETWORK.format(W1="[[0.1, 0.2], [0.3, 0.4]]", b1="[0.0, 0.0]", W2="[[0.5, 0.6]]", b2="[0.0]",
-                              x="[1.0, 0.5]", y="[1.0]") + FORWARD_EXPECT,
-    "backprop": NETWORK.format(W1="[[0.1, 0.2], [0.3, 0.4]]", b1="[0.0, 0.0]", W2="[[0.5, 0.6]]", b2="[0.0]",
-                               x="[1.0, 0.5]", y="[1.0]") + BACKPROP_EXPECT,
-    "gradient-descent": NETWORK.format(W1="[[0.1, 0.2], [0.3, 0.4]]", b1="[0.0, 0.0]", W2="[[0.5, 0.6]]",
-                                       b2="[0.0]", x="[1.0, 0.5]", y="[1.0]") + """gradient_descent:
+    "forward": NETWORK.format(
+        W1="[[0.1, 0.2], [0.3, 0.4]]", b1="[0.0, 0.0]", W2="[[0.5, 0.6]]", b2="[0.0]", x="[1.0, 0.5]", y="[1.0]"
+    )
+    + FORWARD_EXPECT,
+    "backprop": NETWORK.format(
+        W1="[[0.1, 0.2], [0.3, 0.4]]", b1="[0.0, 0.0]", W2="[[0.5, 0.6]]", b2="[0.0]", x="[1.0, 0.5]", y="[1.0]"
+    )
+    + BACKPROP_EXPECT,
+    "gradient-descent": NETWORK.format(
+        W1="[[0.1, 0.2], [0.3, 0.4]]", b1="[0.0, 0.0]", W2="[[0.5, 0.6]]", b2="[0.0]", x="[1.0, 0.5]", y="[1.0]"
+    )
+    + """gradient_descent:
   eta: 0.5                      # the learning rate η
   steps: 3                      # steps in a row; quantities of step t ≥ 2 are written C@2, W[1]'@3, ...
   frozen: []                    # parameters not updated, e.g. [b1, b2]
@@ -97,8 +105,9 @@ def new_case_path(name, output=None):
     """
     stem = name[:-5] if name.endswith(".yaml") else name[:-4] if name.endswith(".yml") else name
     if not NAME.fullmatch(stem):
-        raise ValueError(f"{name!r} is not a case name: use letters, digits, _ . and - (no folders; "
-                         f"-o PATH writes anywhere)")
+        raise ValueError(
+            f"{name!r} is not a case name: use letters, digits, _ . and - (no folders; -o PATH writes anywhere)"
+        )
     if output is None:
         return Path("cases") / f"{stem}.yaml"
     out = Path(output)

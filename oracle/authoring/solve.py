@@ -13,6 +13,7 @@ The new lines end as the file's lines do (CRLF in a CRLF file: never mixed endin
 that is a symbolic link is written through it: the link's final target is the file replaced
 (atomically, in the target's folder), and the link itself stays as it was.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,11 +36,18 @@ class Disagreement(Exception):
 def answer_key(case, engines):
     """[(quantity, numpy value)] for every quantity, after checking the engines agree on it."""
     checks = check_case(case, engines)
-    problems = [c for c in checks if c.status == MISMATCH and c.printed is None and (
-        not c.documented or any("engines disagree" in e.message or "raised" in e.message for e in c.elements))]
+    problems = [
+        c
+        for c in checks
+        if c.status == MISMATCH
+        and c.printed is None
+        and (not c.documented or any("engines disagree" in e.message or "raised" in e.message for e in c.elements))
+    ]
     if problems:
-        lines = [f"{c.quantity}: {c.message or next(e.message for e in c.elements if e.status == MISMATCH)}"
-                 for c in problems]
+        lines = [
+            f"{c.quantity}: {c.message or next(e.message for e in c.elements if e.status == MISMATCH)}"
+            for c in problems
+        ]
         raise Disagreement("the engines disagree, so there is no answer key:\n  " + "\n  ".join(lines))
     key = []
     reference = engines[0].name
@@ -55,6 +63,7 @@ def answer_key(case, engines):
 def natural_shapes(case, engine):
     """The shape to write each quantity in: weight matrices as matrices, one example as a flat list."""
     from oracle.verdict.run import Missing, compute
+
     shapes = {}
     for quantity, value in compute(case, engine).items():
         if isinstance(value, Missing):
@@ -69,7 +78,7 @@ def _format(array, decimals):
     """A number or nested list, every number with exactly ``decimals`` decimals."""
     if np.ndim(array) == 0:
         text = f"{float(array):.{decimals}f}"
-        return text.lstrip("-") if float(text) == 0 else text    # no −0.000
+        return text.lstrip("-") if float(text) == 0 else text  # no −0.000
     return "[" + ", ".join(_format(v, decimals) for v in array) + "]"
 
 
@@ -85,7 +94,7 @@ def updated_text(case, key, decimals, shapes):
     present = set(expect.value) if expect is not None and isinstance(expect.value, dict) else set()
     added, entries = [], []
     for quantity, values in key:
-        if quantity in present:           # documented or already solved: never overwritten
+        if quantity in present:  # documented or already solved: never overwritten
             continue
         array = np.round(np.asarray(values, dtype=float).reshape(shapes.get(quantity, (len(values),))), decimals)
         value = _format(array.reshape(()) if array.size == 1 else array, decimals)
@@ -97,18 +106,18 @@ def updated_text(case, key, decimals, shapes):
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith(("\n", "\r")):
         lines[-1] += nl
-    if expect is None:                    # no expect yet: a new block at the end
+    if expect is None:  # no expect yet: a new block at the end
         return "".join(lines) + "expect:" + nl + _block(entries, 2, nl), added
     key_line = root.keys["expect"][0] - 1
-    if not present:                       # expect: {} (or empty): turn it into a block
+    if not present:  # expect: {} (or empty): turn it into a block
         lines[key_line] = re.sub(r"expect:[ \t]*(\{\s*\}|~|null)?", "expect:", lines[key_line], count=1)
-        return "".join(lines[:key_line + 1]) + _block(entries, 2, nl) + "".join(lines[key_line + 1:]), added
+        return "".join(lines[: key_line + 1]) + _block(entries, 2, nl) + "".join(lines[key_line + 1 :]), added
     indent = min(col for _, col in expect.keys.values()) - 1
-    end = key_line + 1                    # the block runs until the next line that starts a top-level key
+    end = key_line + 1  # the block runs until the next line that starts a top-level key
     while end < len(lines) and (not lines[end].strip() or lines[end][0] in " #"):
         end += 1
     while end > key_line + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
-        end -= 1                          # trailing blank lines and comments stay after the new entries
+        end -= 1  # trailing blank lines and comments stay after the new entries
     return "".join(lines[:end]) + _block(entries, indent, nl) + "".join(lines[end:]), added
 
 
@@ -137,7 +146,7 @@ def write_atomically(path, text):
             f.flush()
             os.fsync(f.fileno())
         try:
-            load_case(Path(tmp))          # the new text must load as a case before it replaces the old
+            load_case(Path(tmp))  # the new text must load as a case before it replaces the old
         except CaseError as exc:
             raise CaseError(path, exc.line, exc.col, f"the solved file would not load: {exc.message}") from None
         os.chmod(tmp, path.stat().st_mode & 0o777)

@@ -6,6 +6,7 @@ fields, types, names — all its problems at once), then the loader's checks
 that a schema cannot express (shapes that must fit together, names used in
 expressions, numbers of values).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ SCHEMA_LINE = "# yaml-language-server: $schema="
 @lru_cache(maxsize=1)
 def validator():
     import jsonschema
+
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     return jsonschema.Draft202012Validator(schema)
 
@@ -64,7 +66,8 @@ def _message(error):
     if "propertyNames" in top.schema_path:
         allowed = [str(v) for v in error.validator_value] if error.validator == "enum" else []
         text = f"unknown field {top.instance!r}{suggest(top.instance, allowed)}" + (
-            f" (allowed: {', '.join(allowed)})" if allowed else "")
+            f" (allowed: {', '.join(allowed)})" if allowed else ""
+        )
         where = "/".join(str(p) for p in top.absolute_path)
     elif error.validator == "enum":
         hint = suggest(error.instance, [str(v) for v in error.validator_value])

@@ -14,6 +14,7 @@ no derivative of that engine is used. Quantities that are not derivatives
 (z, a, C) are not provided; the update w − η·∇ is, so that every step of a
 gradient-descent history gets its own finite-difference gradients.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +24,7 @@ FD_RTOL = 1e-6
 FD_ATOL = 1e-7
 
 
-KINK = 1e-3   # one-sided slopes further apart than this (relative) mean there is no derivative
+KINK = 1e-3  # one-sided slopes further apart than this (relative) mean there is no derivative
 
 
 class NotDifferentiable(NotImplementedError):
@@ -81,16 +82,16 @@ class FiniteDifferences:
     """An engine with refimpl's interface whose derivatives are central differences of ``values``."""
 
     name = "fd"
-    tolerance = (FD_RTOL, FD_ATOL)                 # (rtol, atol) for a cost of order 1
-    complete = True                                # a reference engine, except for ...
-    not_provided = ("z", "a", "C", "values")       # values only through self.values: no derivatives
+    tolerance = (FD_RTOL, FD_ATOL)  # (rtol, atol) for a cost of order 1
+    complete = True  # a reference engine, except for ...
+    not_provided = ("z", "a", "C", "values")  # values only through self.values: no derivatives
 
     def tolerance_for(self, cost):
         """(rtol, atol) for a case whose cost is ``cost``: the rounding error ε|C|/h grows with |C|."""
         return FD_RTOL, FD_ATOL * (1.0 + abs(cost))
 
     def __init__(self, values):
-        self.values = values   # a module or object with activation(), loss(), graph()
+        self.values = values  # a module or object with activation(), loss(), graph()
 
     def forward(self, W, b, f, x, convention="column"):
         raise NotImplementedError("finite differences give derivatives only")
@@ -103,11 +104,16 @@ class FiniteDifferences:
 
     def update(self, W, b, dC_dW, dC_db, eta, frozen=()):
         """w − η·(finite-difference gradient): arithmetic only, so that later steps can be differenced too."""
-        W_new = {l: np.array(w, dtype=float) - (0.0 if f"W{l}" in frozen else eta * np.asarray(dC_dW[l]))
-                 for l, w in W.items()}
-        b_new = {l: None if v is None else
-                 np.array(v, dtype=float) - (0.0 if f"b{l}" in frozen else eta * np.asarray(dC_db[l]))
-                 for l, v in b.items()}
+        W_new = {
+            l: np.array(w, dtype=float) - (0.0 if f"W{l}" in frozen else eta * np.asarray(dC_dW[l]))
+            for l, w in W.items()
+        }
+        b_new = {
+            l: None
+            if v is None
+            else np.array(v, dtype=float) - (0.0 if f"b{l}" in frozen else eta * np.asarray(dC_db[l]))
+            for l, v in b.items()
+        }
         return W_new, b_new
 
     def train_step(self, W, b, f, x, y, loss, eta, frozen=(), convention="column"):
@@ -119,9 +125,10 @@ class FiniteDifferences:
             raise NotImplementedError(f"{name} is not elementwise")
         z = np.asarray(z, dtype=np.float64)
         out = np.zeros_like(z)
-        for idx in np.ndindex(z.shape):   # elementwise: f'(z_i) from f alone
-            out[idx] = _central(lambda t: float(self.values.activation(name, t, param, axis).reshape(-1)[0]),
-                                np.array([z[idx]]))[0]
+        for idx in np.ndindex(z.shape):  # elementwise: f'(z_i) from f alone
+            out[idx] = _central(
+                lambda t: float(self.values.activation(name, t, param, axis).reshape(-1)[0]), np.array([z[idx]])
+            )[0]
         return out
 
     def loss_gradient(self, name, a, y, factor=1.0, axis=0):
@@ -158,8 +165,7 @@ class FiniteDifferences:
         """Shapes of z^l, from the shapes of W^l and x (no forward values needed)."""
         x = np.asarray(x)
         N = 1 if x.ndim == 1 else (x.shape[1] if convention == "column" else x.shape[0])
-        return {l: ((np.shape(W[l])[0], N) if convention == "column" else (N, np.shape(W[l])[1]))
-                for l in W}
+        return {l: ((np.shape(W[l])[0], N) if convention == "column" else (N, np.shape(W[l])[1])) for l in W}
 
     def backward(self, W, b, f, x, y, loss, convention="column"):
         # always in float64, also in the float32 mode: differences of float32 costs would be noise
@@ -175,10 +181,12 @@ class FiniteDifferences:
             # δ^{n,l} = ∂(Σ_n C_n)/∂z^{n,l}; ∂C_n/∂a^{n,l} likewise
             out["delta"][l] = _central(lambda t: cost(reduction="sum", offsets={("z", l): t}), zero)
             out["dC/da"][l] = _central(lambda t: cost(reduction="sum", offsets={("a", l): t}), zero)
-            out["dC/dW"][l] = _central(
-                lambda t: self._cost({**W, l: t}, b, f, x, y, loss, convention, reduction), W[l])
-            out["dC/db"][l] = None if b[l] is None else _central(
-                lambda t: self._cost(W, {**b, l: t}, f, x, y, loss, convention, reduction), b[l])
+            out["dC/dW"][l] = _central(lambda t: self._cost({**W, l: t}, b, f, x, y, loss, convention, reduction), W[l])
+            out["dC/db"][l] = (
+                None
+                if b[l] is None
+                else _central(lambda t: self._cost(W, {**b, l: t}, f, x, y, loss, convention, reduction), b[l])
+            )
         return out
 
     def graph(self, program, inputs, offsets=None):
@@ -189,6 +197,7 @@ class FiniteDifferences:
         def f_at(name, t):
             shifted = {**offsets, name: offsets.get(name, 0.0) + float(t[0])}
             return self.values.graph(program, inputs, shifted)[0][out_name]
+
         grads = {k: float(_central(lambda t, k=k: f_at(k, t), np.zeros(1))[0]) for k in names}
         return None, grads
 
@@ -199,6 +208,7 @@ class FiniteDifferences:
 
         def affine(W_, x_):
             return (W_ @ x_ if convention == "column" else x_ @ W_) + b0
+
         n_out = affine(W, x).size
         dz_dx = np.stack([_central(lambda t: affine(W, t)[i], x) for i in range(n_out)])
         dz_dW = np.stack([_central(lambda t: affine(t, x)[i], W) for i in range(n_out)])

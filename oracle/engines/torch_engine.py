@@ -7,6 +7,7 @@ examples as rows), and every derivative — f'(z), ∇_a C, δ, ∂C/∂W, ∂C/
 graph gradients, Jacobians — is obtained with torch.autograd, never from a
 hand-written derivative formula.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,14 +15,14 @@ import torch
 import torch.nn.functional as F
 
 name = "torch"
-complete = True             # a reference engine: gives every quantity of the interface
+complete = True  # a reference engine: gives every quantity of the interface
 DTYPE = torch.float64
-tolerance = (1e-10, 1e-12)   # (rtol, atol): float64 autograd, agreement with an exact computation
+tolerance = (1e-10, 1e-12)  # (rtol, atol): float64 autograd, agreement with an exact computation
 # the parameters an activation takes when a case gives none (equal to refimpl.DEFAULT_PARAM, which
 # this module does not import: tests/test_rules_once.py)
 DEFAULT_PARAM = {"leaky_relu": 0.01, "prelu": 0.25, "swish": 1.0}
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "swish", "softmax", "log_softmax")
-LOSSES = ("squared_error", "mse", "mae", "binary_cross_entropy", "cross_entropy")   # the names _f and
+LOSSES = ("squared_error", "mse", "mae", "binary_cross_entropy", "cross_entropy")  # the names _f and
 # _per_example know, as refimpl's registries list them
 
 
@@ -106,7 +107,7 @@ def activation_derivative(name, z, param=None, axis=0):
     if name in ("softmax", "log_softmax"):
         raise NotImplementedError(f"{name} is not elementwise")
     z = _t(z, grad=True)
-    (g,) = torch.autograd.grad(_f(name, z, param, axis).sum(), z)   # elementwise: Σ a_j → f'(z_j)
+    (g,) = torch.autograd.grad(_f(name, z, param, axis).sum(), z)  # elementwise: Σ a_j → f'(z_j)
     return _np(g)
 
 
@@ -163,11 +164,12 @@ def backward(W, b, f, x, y, loss, convention="column"):
     C = _reduce(per_example, reduction)
     layers = sorted(W)
     # δ^{n,l} = ∂C_n/∂z^{n,l} and ∂C_n/∂a^{n,l}: gradients of Σ_n C_n (examples are independent)
-    grads = torch.autograd.grad(per_example.sum(), [z[l] for l in layers] + [a[l] for l in layers[:-1]],
-                                retain_graph=True)
-    delta = dict(zip(layers, grads[:len(layers)]))
-    dC_da = dict(zip(layers[:-1], grads[len(layers):]))
-    a_L = a[L].detach().requires_grad_(True)       # ∇_a C of the loss as a function of a^L
+    grads = torch.autograd.grad(
+        per_example.sum(), [z[l] for l in layers] + [a[l] for l in layers[:-1]], retain_graph=True
+    )
+    delta = dict(zip(layers, grads[: len(layers)]))
+    dC_da = dict(zip(layers[:-1], grads[len(layers) :]))
+    a_L = a[L].detach().requires_grad_(True)  # ∇_a C of the loss as a function of a^L
     (dC_da[L],) = torch.autograd.grad(_per_example(name_, a_L, y, factor, axis).sum(), a_L)
     params = [W[l] for l in layers] + [b[l] for l in layers if b[l] is not None]
     pgrads = iter(torch.autograd.grad(C, params))
@@ -184,8 +186,10 @@ def backward(W, b, f, x, y, loss, convention="column"):
 def update(W, b, dC_dW, dC_db, eta, frozen=()):
     with torch.no_grad():
         W_new = {l: _np(_t(w) if f"W{l}" in frozen else _t(w) - eta * _t(dC_dW[l])) for l, w in W.items()}
-        b_new = {l: None if v is None else
-                 _np(_t(v) if f"b{l}" in frozen else _t(v) - eta * _t(dC_db[l])) for l, v in b.items()}
+        b_new = {
+            l: None if v is None else _np(_t(v) if f"b{l}" in frozen else _t(v) - eta * _t(dC_db[l]))
+            for l, v in b.items()
+        }
     return W_new, b_new
 
 
@@ -219,13 +223,12 @@ def _eval(expr, env):
 
 def graph(program, inputs, offsets=None):
     offsets = offsets or {}
-    env = {k: torch.tensor(float(v) + offsets.get(k, 0.0), dtype=DTYPE, requires_grad=True)
-           for k, v in inputs.items()}
+    env = {k: torch.tensor(float(v) + offsets.get(k, 0.0), dtype=DTYPE, requires_grad=True) for k, v in inputs.items()}
     for node, expr in program:
         v = _eval(expr, env)
         if node in offsets:
             v = v + offsets[node]
-        if not v.requires_grad:           # a constant node: still report ∂f/∂(it)
+        if not v.requires_grad:  # a constant node: still report ∂f/∂(it)
             v = v.detach().requires_grad_(True)
         v.retain_grad()
         env[node] = v
@@ -243,6 +246,7 @@ def jacobian(W, b, x, convention="column"):
     def affine(W_, x_):
         z = W_ @ x_ if convention == "column" else x_ @ W_
         return z if b is None else z + b
+
     dz_dx = torch.autograd.functional.jacobian(lambda x_: affine(W, x_), x)
     dz_dW = torch.autograd.functional.jacobian(lambda W_: affine(W_, x), W)
     return {"dz/dx": _np(dz_dx), "dz/dW": _np(dz_dW)}

@@ -12,6 +12,7 @@ a note would run in the HTML report. Two helpers, used wherever such text is pri
 - ``json_text(text)``: for JSON already serialised: the same characters as JSON escapes
   (``\u009b``), so the data stays exactly what the case says and the text is safe to print.
 """
+
 from __future__ import annotations
 
 import html as _html

@@ -12,6 +12,7 @@ characters (none included), ``?`` exactly one, everything else — brackets
 included — is literal: ``delta[*]`` matches ``delta[1]`` and ``delta[2]`` but
 not ``delta[1]@2`` (a later step's name, which ends in ``@2``, not ``]``).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,7 @@ LIMITS = {
     "timeout": (0, True, 600, "a number of seconds > 0 and ≤ 600"),
     "memory_mb": (64, False, 65536, "a whole number of MB from 64 to 65536"),
 }
-_HINTS = {   # how to write a value, for type errors
+_HINTS = {  # how to write a value, for type errors
     "cases": "a list of entries such as [{path: cases/001_sigmoid_net.yaml}]",
     "entry": "a mapping such as {path: cases/001_sigmoid_net.yaml}",
     "defaults": "a mapping such as {weight: 1, visibility: visible}",
@@ -51,12 +52,12 @@ _HINTS = {   # how to write a value, for type errors
 class Entry:
     """One item of ``cases``: a case file or folder and how its quantities are scored."""
 
-    path: Path                                  # the resolved case file or folder
-    patterns: tuple[str, ...] | None            # None: every quantity counts
+    path: Path  # the resolved case file or folder
+    patterns: tuple[str, ...] | None  # None: every quantity counts
     weight: float
     visibility: str
-    line: int                                   # where the entry is in the assignment file (0: none)
-    cases: tuple[Path, ...] = ()                # the resolved case files it covers, sorted
+    line: int  # where the entry is in the assignment file (0: none)
+    cases: tuple[Path, ...] = ()  # the resolved case files it covers, sorted
 
     def files(self) -> tuple[Path, ...]:
         """The case files this entry covers (a folder: every *.yaml below it)."""
@@ -70,12 +71,12 @@ class Entry:
 
 @dataclass(frozen=True)
 class Assignment:
-    path: Path | None                           # None: the default assignment (no file)
+    path: Path | None  # None: the default assignment (no file)
     title: str
     entries: tuple[Entry, ...]
     allow_imports: tuple[str, ...] = ()
-    timeout: float | None = None                # seconds per call; None: the grader's default
-    memory_mb: int | None = None                # None: the grader's default
+    timeout: float | None = None  # seconds per call; None: the grader's default
+    memory_mb: int | None = None  # None: the grader's default
 
     def case_paths(self) -> list[Path]:
         """Every case file of the assignment, folders expanded, sorted and without repeats."""
@@ -108,6 +109,7 @@ def default_assignment(case_paths) -> Assignment:
 
 # ---------------------------------------------------------------- patterns
 
+
 @lru_cache(maxsize=1024)
 def _regex(pattern):
     parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern]
@@ -127,6 +129,7 @@ def _expand(path):
 
 
 # ---------------------------------------------------------------- messages
+
 
 def _describe(node):
     v = node.value
@@ -160,7 +163,7 @@ def _label(location):
     i = len(location) - 1
     while i > 0 and isinstance(location[i], int):
         i -= 1
-    return str(location[i]) + "".join(f"[{k}]" for k in location[i + 1:])
+    return str(location[i]) + "".join(f"[{k}]" for k in location[i + 1 :])
 
 
 def _field(location):
@@ -174,19 +177,33 @@ def _number_problem(path, node, name):
     """The problem of a number outside its limits (or not finite), or None."""
     low, exclusive, high, allowed = LIMITS[name]
     v = node.value.value if isinstance(node.value, Number) else None
-    ok = (v is not None and math.isfinite(v) and (v > low if exclusive else v >= low)
-          and (high is None or v <= high) and (name != "memory_mb" or v == int(v)))
+    ok = (
+        v is not None
+        and math.isfinite(v)
+        and (v > low if exclusive else v >= low)
+        and (high is None or v <= high)
+        and (name != "memory_mb" or v == int(v))
+    )
     return None if ok else CaseError(path, node.line, node.col, f"{name} must be {allowed}, not {_describe(node)}")
 
 
 def _import_problem(path, node, label):
     name = node.value
     if name.lower() in FORBIDDEN_IMPORTS:
-        return CaseError(path, node.line, node.col, f"{label} {name!r}: the reference implementation cannot be "
-                         f"allowed (refimpl and oracle compute the expected values)")
+        return CaseError(
+            path,
+            node.line,
+            node.col,
+            f"{label} {name!r}: the reference implementation cannot be "
+            f"allowed (refimpl and oracle compute the expected values)",
+        )
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or keyword.iskeyword(name):
-        return CaseError(path, node.line, node.col, f"{label} {name!r} is not a package name: give the top-level "
-                         f"package as a Python identifier, such as scipy")
+        return CaseError(
+            path,
+            node.line,
+            node.col,
+            f"{label} {name!r} is not a package name: give the top-level package as a Python identifier, such as scipy",
+        )
     return None
 
 
@@ -206,23 +223,37 @@ def _schema_errors(root, path, error):
         out = []
         for key in extra:
             line, col = (node.keys or {}).get(key, (node.line, node.col))
-            out.append(CaseError(path, line, col, f"unknown key {key!r} in {where}{suggest(key, allowed)} "
-                                 f"(allowed: {', '.join(allowed)})"))
+            out.append(
+                CaseError(
+                    path,
+                    line,
+                    col,
+                    f"unknown key {key!r} in {where}{suggest(key, allowed)} (allowed: {', '.join(allowed)})",
+                )
+            )
         return out
     if kind == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
         if not location:
-            return [at(node, "the assignment has no 'cases': list the graded case files or folders, "
-                             "e.g. cases: [{path: cases/001_sigmoid_net.yaml}]")]
-        return [at(node, f"{label} has no {missing[0]!r} (the case file or folder, relative to the assignment "
-                         f"file)")]
+            return [
+                at(
+                    node,
+                    "the assignment has no 'cases': list the graded case files or folders, "
+                    "e.g. cases: [{path: cases/001_sigmoid_net.yaml}]",
+                )
+            ]
+        return [at(node, f"{label} has no {missing[0]!r} (the case file or folder, relative to the assignment file)")]
     if name in LIMITS and kind in ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return [_number_problem(path, node, name)]
     if name == "visibility":
         word = node.value
         if isinstance(word, str):
-            return [at(node, f"unknown visibility {word!r}{suggest(word, VISIBILITIES)} "
-                             f"(allowed: {', '.join(VISIBILITIES)})")]
+            return [
+                at(
+                    node,
+                    f"unknown visibility {word!r}{suggest(word, VISIBILITIES)} (allowed: {', '.join(VISIBILITIES)})",
+                )
+            ]
         return [at(node, f"visibility must be one of {', '.join(VISIBILITIES)}, not {_describe(node)}")]
     if kind == "type":
         if name == "entry":
@@ -230,8 +261,9 @@ def _schema_errors(root, path, error):
         elif name in _HINTS and not isinstance(location[-1], int):
             hint = _HINTS[name]
         else:
-            hint = {"string": "text", "number": "a number", "array": "a list",
-                    "object": "a mapping"}.get(error.validator_value, str(error.validator_value))
+            hint = {"string": "text", "number": "a number", "array": "a list", "object": "a mapping"}.get(
+                error.validator_value, str(error.validator_value)
+            )
         return [at(node, f"{label} must be {hint}, not {_describe(node)}")]
     if kind == "minItems":
         if name == "cases":
@@ -248,6 +280,7 @@ def _schema_errors(root, path, error):
 @lru_cache(maxsize=1)
 def validator():
     import jsonschema
+
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
 
 
@@ -261,6 +294,7 @@ def schema_problems(root, path) -> list[CaseError]:
 
 
 # ---------------------------------------------------------------- loading
+
 
 def _parse(path):
     """The assignment's root node, or a CaseError."""
@@ -276,8 +310,13 @@ def _parse(path):
             message = "the file is empty; an assignment is a YAML mapping with at least 'cases'"
         raise CaseError(path, exc.line, exc.col, message) from None
     if not isinstance(root.value, dict):
-        raise CaseError(path, root.line, root.col, f"an assignment file must be a mapping (title, cases, defaults, "
-                        f"allow_imports, timeout, memory_mb), not {_describe(root)}")
+        raise CaseError(
+            path,
+            root.line,
+            root.col,
+            f"an assignment file must be a mapping (title, cases, defaults, "
+            f"allow_imports, timeout, memory_mb), not {_describe(root)}",
+        )
     return root
 
 
@@ -289,20 +328,33 @@ def _entry(path, node, folder, defaults, loaded, problems):
     shown = os.path.normpath(target)
     if not target.exists():
         siblings = [c.name for c in target.parent.iterdir()] if target.parent.is_dir() else []
-        problems.append(CaseError(path, written.line, written.col,
-                                  f"case path {written.value!r} does not exist{suggest(target.name, siblings)} "
-                                  f"(looked for {shown}; paths are relative to the assignment file)"))
+        problems.append(
+            CaseError(
+                path,
+                written.line,
+                written.col,
+                f"case path {written.value!r} does not exist{suggest(target.name, siblings)} "
+                f"(looked for {shown}; paths are relative to the assignment file)",
+            )
+        )
         return None
     if target.is_dir():
         files = _expand(target)
         if not files:
-            problems.append(CaseError(path, written.line, written.col,
-                                      f"folder {written.value!r} holds no .yaml case files"))
+            problems.append(
+                CaseError(path, written.line, written.col, f"folder {written.value!r} holds no .yaml case files")
+            )
             return None
     elif target.suffix != ".yaml":
         hint = ": rename it to .yaml" if target.suffix == ".yml" else ""
-        problems.append(CaseError(path, written.line, written.col,
-                                  f"case path {written.value!r} is neither a .yaml case file nor a folder{hint}"))
+        problems.append(
+            CaseError(
+                path,
+                written.line,
+                written.col,
+                f"case path {written.value!r} is neither a .yaml case file nor a folder{hint}",
+            )
+        )
         return None
     else:
         files = (target.resolve(),)
@@ -315,8 +367,11 @@ def _entry(path, node, folder, defaults, loaded, problems):
                 loaded[file] = exc
         case = loaded[file]
         if isinstance(case, CaseError):
-            which = repr(written.value) if file == files[0] and len(files) == 1 else \
-                f"{os.path.relpath(file, target.resolve())!r} in {written.value!r}"
+            which = (
+                repr(written.value)
+                if file == files[0] and len(files) == 1
+                else f"{os.path.relpath(file, target.resolve())!r} in {written.value!r}"
+            )
             problems.append(CaseError(path, written.line, written.col, f"case {which} is not valid: {case}"))
             broken = True
         else:
@@ -328,14 +383,20 @@ def _entry(path, node, folder, defaults, loaded, problems):
             if not any(matches(p.value, q) for q in quantities):
                 names = list(quantities)
                 listing = ", ".join(names[:30]) + (", …" if len(names) > 30 else "")
-                if re.search(r"\[[^\]*]*[-,:][^\]*]*\]", p.value):   # a character class or a list, as in a regex
+                if re.search(r"\[[^\]*]*[-,:][^\]*]*\]", p.value):  # a character class or a list, as in a regex
                     star = re.sub(r"\[[^\]]*\]", "[*]", p.value)
                     hint = f": [ ] are literal and only * and ? are wildcards, write {star!r} or one pattern per name"
                 else:
                     hint = suggest(p.value, names)
                 where = f"the cases in {written.value!r}" if target.is_dir() else repr(written.value)
-                problems.append(CaseError(path, p.line, p.col, f"pattern {p.value!r} matches no quantity of "
-                                          f"{where}{hint} (it has: {listing})"))
+                problems.append(
+                    CaseError(
+                        path,
+                        p.line,
+                        p.col,
+                        f"pattern {p.value!r} matches no quantity of {where}{hint} (it has: {listing})",
+                    )
+                )
     weight, visibility = defaults
     if "weight" in f:
         problem = _number_problem(path, f["weight"], "weight")
@@ -389,8 +450,14 @@ def _load(path):
         return None, sorted(problems, key=lambda p: (p.line, p.col))
     title = fields["title"].value if "title" in fields else path.stem
     memory = limits.get("memory_mb")
-    return Assignment(path, title, tuple(entries), tuple(dict.fromkeys(imports)), limits.get("timeout"),
-                      None if memory is None else int(memory)), []
+    return Assignment(
+        path,
+        title,
+        tuple(entries),
+        tuple(dict.fromkeys(imports)),
+        limits.get("timeout"),
+        None if memory is None else int(memory),
+    ), []
 
 
 def load_assignment(path) -> Assignment:
@@ -417,6 +484,8 @@ def main_validate(paths) -> int:
         for problem in problems:
             print(problem, file=sys.stderr)
         count += len(problems)
-    print(f"{len(paths)} assignment file{'s' * (len(paths) != 1)} checked, {count} problem{'s' * (count != 1)}",
-          file=sys.stderr)
+    print(
+        f"{len(paths)} assignment file{'s' * (len(paths) != 1)} checked, {count} problem{'s' * (count != 1)}",
+        file=sys.stderr,
+    )
     return 2 if count else 0

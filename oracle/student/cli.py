@@ -4,6 +4,7 @@ Both print the isolation mode on their first line, always write their table and 
 results.json (also after SIGINT or SIGTERM: the results so far, marked partial), and
 exit 128 + the signal's number when interrupted.
 """
+
 from __future__ import annotations
 
 import signal
@@ -40,15 +41,20 @@ class Limits:
     def from_args(cls, args, assignment=None):
         """Command-line options first, then the assignment's, then the defaults."""
         allowed = tuple(getattr(args, "allow_import", None) or ()) + tuple(
-            assignment.allow_imports if assignment else ())
+            assignment.allow_imports if assignment else ()
+        )
         for name in allowed:
             if name in NEVER_ALLOWED:
                 raise ValueError(f"--allow-import {name}: the reference implementation cannot be allowed")
         timeout = getattr(args, "impl_timeout", None) or (assignment.timeout if assignment else None)
         memory = getattr(args, "impl_memory", None) or (assignment.memory_mb if assignment else None)
-        return cls(timeout or sandbox.DEFAULT_TIMEOUT, memory or sandbox.DEFAULT_MEMORY_MB,
-                   getattr(args, "isolation", None) or "auto", tuple(dict.fromkeys(allowed)),
-                   getattr(args, "impl_budget", None) or sandbox.DEFAULT_BUDGET)
+        return cls(
+            timeout or sandbox.DEFAULT_TIMEOUT,
+            memory or sandbox.DEFAULT_MEMORY_MB,
+            getattr(args, "isolation", None) or "auto",
+            tuple(dict.fromkeys(allowed)),
+            getattr(args, "impl_budget", None) or sandbox.DEFAULT_BUDGET,
+        )
 
 
 def _progress(text):
@@ -60,9 +66,15 @@ def _progress(text):
 def grade_one(spec, cases, refs, limits, name=None, stop=None, watch=None):
     """Grade one implementation on all cases: a SubmissionResult. Never raises for the student's faults."""
     found = scan(spec, limits.allow_imports)
-    impl = sandbox.IsolatedImplementation(spec, name=name, timeout=limits.timeout, memory_mb=limits.memory_mb,
-                                          isolation=limits.isolation, allow_imports=limits.allow_imports,
-                                          budget=limits.budget)
+    impl = sandbox.IsolatedImplementation(
+        spec,
+        name=name,
+        timeout=limits.timeout,
+        memory_mb=limits.memory_mb,
+        isolation=limits.isolation,
+        allow_imports=limits.allow_imports,
+        budget=limits.budget,
+    )
     result = SubmissionResult(impl.name, isolation=impl.mode, forbidden=[f.message() for f in found])
     try:
         for i, case in enumerate(cases, 1):
@@ -71,14 +83,16 @@ def grade_one(spec, cases, refs, limits, name=None, stop=None, watch=None):
                 break
             _progress(f"{impl.name}: case {i}/{len(cases)} {case.id}")
             grade = grade_case(case, impl, refs)
-            if stop is not None and stop.is_set():     # interrupted during this case: not graded
+            if stop is not None and stop.is_set():  # interrupted during this case: not graded
                 result.partial = True
                 break
             result.grades.append(grade)
             for path in watch.changed() if watch is not None else ():
-                result.problems.append(f"the case file {path} changed while this submission ran (not restored: "
-                                       f"the grader never writes case files; if you did not edit it, this "
-                                       f"submission did)")
+                result.problems.append(
+                    f"the case file {path} changed while this submission ran (not restored: "
+                    f"the grader never writes case files; if you did not edit it, this "
+                    f"submission did)"
+                )
     finally:
         impl.close()
         _progress("")
@@ -86,6 +100,7 @@ def grade_one(spec, cases, refs, limits, name=None, stop=None, watch=None):
     for module in impl.forbidden_used:
         if module not in static:
             from .runtime.imports import refusal
+
             result.forbidden.append(f"{impl.name}: tried to import {module} at run time: {refusal(module)}")
     result.problems.extend(dict.fromkeys(impl.events))
     return result
@@ -118,8 +133,10 @@ class _Interrupt:
 
     def status(self, code):
         if self.signum is not None:
-            print(f"interrupted by {signal.Signals(self.signum).name}: the results so far are written, "
-                  f"marked partial", file=sys.stderr)
+            print(
+                f"interrupted by {signal.Signals(self.signum).name}: the results so far are written, marked partial",
+                file=sys.stderr,
+            )
             return 128 + self.signum
         return code
 
@@ -127,9 +144,11 @@ class _Interrupt:
 def _setup(args):
     """(assignment, cases, limits) from the command line, or an exit status after printing why."""
     from oracle.cli import _cases_or_exit, default_cases
+
     assignment = None
     if getattr(args, "assignment", None):
         from .assignment import load_assignment
+
         try:
             assignment = load_assignment(args.assignment)
         except CaseError as exc:
@@ -166,13 +185,16 @@ def report_impl(args, cases=None):
                 lines.append(f"{g.case.id}: {explain_first(g)}")
         cases_passed, n_cases, passed, counted, head = summary(result, assignment)
         points, total, _, _ = score(result, assignment)
-        lines.append(f"\n{result.name}: {cases_passed}/{n_cases} cases, {passed}/{counted} quantities pass "
-                     f"({points:g}/{total:g} points); first problem: {head}")
+        lines.append(
+            f"\n{result.name}: {cases_passed}/{n_cases} cases, {passed}/{counted} quantities pass "
+            f"({points:g}/{total:g} points); first problem: {head}"
+        )
         for p in result.forbidden + result.problems:
             lines.append(f"problem: {p}")
-        text = terminal("\n".join(lines))          # names and messages come from the submission
+        text = terminal("\n".join(lines))  # names and messages come from the submission
         if args.format == "json":
             import json
+
             text = json.dumps(gradescope(result, assignment), indent=2, ensure_ascii=False)
         if args.output:
             Path(args.output).write_text(text + "\n", encoding="utf-8")
@@ -187,8 +209,11 @@ def report_impl(args, cases=None):
 def submissions(folder):
     """The submissions in a folder: its .py files and its package folders, by name."""
     folder = Path(folder)
-    return [p for p in sorted(folder.iterdir())
-            if (p.suffix == ".py" and p.is_file()) or (p.is_dir() and (p / "__init__.py").is_file())]
+    return [
+        p
+        for p in sorted(folder.iterdir())
+        if (p.suffix == ".py" and p.is_file()) or (p.is_dir() and (p / "__init__.py").is_file())
+    ]
 
 
 def grade_folder(args, cases=None):
@@ -200,7 +225,7 @@ def grade_folder(args, cases=None):
     if not subs:
         print(f"{folder}: no submissions (.py files or package folders) found", file=sys.stderr)
         return 2
-    with _Interrupt() as interrupt:         # from here on a signal still ends with every output written
+    with _Interrupt() as interrupt:  # from here on a signal still ends with every output written
         setup = _setup(args)
         if isinstance(setup, int):
             return interrupt.status(setup)
@@ -209,7 +234,7 @@ def grade_folder(args, cases=None):
         print(sandbox.describe(mode, limits.allow_imports), flush=True)
         out_dir = Path(args.results_dir) if args.results_dir else None
         refs = References(default_engines())
-        for case in cases:        # computed once, before any submission runs
+        for case in cases:  # computed once, before any submission runs
             if interrupt.stop.is_set():
                 break
             refs.results(case)
@@ -226,8 +251,12 @@ def grade_folder(args, cases=None):
                 try:
                     outcomes[path] = future.result()
                 except Exception as exc:  # noqa: BLE001 - a fault of the grader itself: reported, not lost
-                    outcomes[path] = SubmissionResult(path.stem, isolation=mode, partial=True,
-                                                      problems=[f"the grader failed: {type(exc).__name__}: {exc}"])
+                    outcomes[path] = SubmissionResult(
+                        path.stem,
+                        isolation=mode,
+                        partial=True,
+                        problems=[f"the grader failed: {type(exc).__name__}: {exc}"],
+                    )
         rows = []
         for path in subs:
             result = outcomes[path]
@@ -236,12 +265,34 @@ def grade_folder(args, cases=None):
             problems = result.forbidden + result.problems + (["partial: interrupted"] if result.partial else [])
             first = result.headline
             where = "—" if first.case is None else f"{first.case.id}: {first.quantity} ({first.equation})"
-            rows.append([result.name, f"{cases_passed}/{n_cases}", f"{passed}/{counted}", f"{points:g}/{total:g}",
-                         where, first.mistake or "—", "; ".join(problems)[:160] or "—"])
+            rows.append(
+                [
+                    result.name,
+                    f"{cases_passed}/{n_cases}",
+                    f"{passed}/{counted}",
+                    f"{points:g}/{total:g}",
+                    where,
+                    first.mistake or "—",
+                    "; ".join(problems)[:160] or "—",
+                ]
+            )
             if out_dir is not None:
                 (out_dir / result.name).mkdir(parents=True, exist_ok=True)
                 write_json(out_dir / result.name / "results.json", gradescope(result, assignment))
         rows = [[terminal(cell) for cell in row] for row in rows]
-        print(tabulate(rows, headers=["submission", "cases passed", "quantities passed", "points",
-                                      "first divergence", "mistake", "problems"], disable_numparse=True))
+        print(
+            tabulate(
+                rows,
+                headers=[
+                    "submission",
+                    "cases passed",
+                    "quantities passed",
+                    "points",
+                    "first divergence",
+                    "mistake",
+                    "problems",
+                ],
+                disable_numparse=True,
+            )
+        )
         return interrupt.status(0)

@@ -12,6 +12,7 @@ from the reference there. The headline of a submission names the first
 failing case's first divergence and its equation, and a mistake only when it
 is named for every failing case and changes nothing in the cases that pass.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,10 +34,10 @@ class Verdict:
     case: object
     quantity: str
     status: str
-    value: object = None          # the implementation's array
-    reference: object = None      # numpy's array
+    value: object = None  # the implementation's array
+    reference: object = None  # numpy's array
     message: str = ""
-    mistakes: list = field(default_factory=list)   # catalogued mistakes named here (first divergence only)
+    mistakes: list = field(default_factory=list)  # catalogued mistakes named here (first divergence only)
 
     @property
     def mistake(self):
@@ -56,9 +57,9 @@ class Verdict:
 class CaseGrade:
     case: object
     verdicts: list = field(default_factory=list)
-    first: Verdict | None = None     # the first diverging quantity
-    before: Verdict | None = None    # the quantity just before it, which matched
-    consistent: set = field(default_factory=set)   # mistakes the implementation does not contradict here
+    first: Verdict | None = None  # the first diverging quantity
+    before: Verdict | None = None  # the quantity just before it, which matched
+    consistent: set = field(default_factory=set)  # mistakes the implementation does not contradict here
 
     @property
     def provided(self):
@@ -119,12 +120,12 @@ class References:
         """{mistake: {quantity: the faulty variant's value}} for the quantities where it differs from numpy."""
         with self._lock:
             if case.path not in self._mistakes:
-                reference = self._results[case.path][self.engines[0].name] if case.path in self._results \
-                    else None
+                reference = self._results[case.path][self.engines[0].name] if case.path in self._results else None
                 if reference is None:
                     reference = compute(case, self.engines[0])
-                self._mistakes[case.path] = {n: _differences(compute(case, MistakeEngine(n)), reference)
-                                             for n in CATALOGUE}
+                self._mistakes[case.path] = {
+                    n: _differences(compute(case, MistakeEngine(n)), reference) for n in CATALOGUE
+                }
             return self._mistakes[case.path]
 
 
@@ -172,7 +173,7 @@ def compare(quantity, value, reference, agreeing, tolerance):
     got, ref = np.asarray(value, dtype=float), np.asarray(reference, dtype=float)
     who = f"the reference ({', '.join(agreeing)} agree)" if len(agreeing) > 1 else "the reference"
     if got.size != ref.size or _squeezed(got) != _squeezed(ref):
-        shape = lambda a: "×".join(map(str, np.shape(a))) or "scalar"   # noqa: E731
+        shape = lambda a: "×".join(map(str, np.shape(a))) or "scalar"  # noqa: E731
         return f"your {quantity} has shape {shape(got)} where {who} has shape {shape(ref)}"
     g, r = got.reshape(-1), ref.reshape(-1)
     bad = ~np.isfinite(g) & np.isfinite(r)
@@ -184,8 +185,10 @@ def compare(quantity, value, reference, agreeing, tolerance):
     diff = np.abs(g - r)
     diff[~np.isfinite(diff)] = np.inf
     i = int(np.argmax(diff))
-    return (f"your {quantity} differs from {who}: {g[i]:.10g} where the reference is {r[i]:.10g} "
-            f"(element {i}; tolerance {tolerance[0]:g} relative + {tolerance[1]:g})")
+    return (
+        f"your {quantity} differs from {who}: {g[i]:.10g} where the reference is {r[i]:.10g} "
+        f"(element {i}; tolerance {tolerance[0]:g} relative + {tolerance[1]:g})"
+    )
 
 
 def _agrees_with(mistake, differences, verdicts, tolerance):
@@ -206,7 +209,7 @@ def _agrees_with(mistake, differences, verdicts, tolerance):
             if v.status != PASS:
                 return False
         elif isinstance(faulty, Missing) or v.value is None or not same(v.value, faulty, *tolerance):
-            return False                      # the variant fails, or gives another value
+            return False  # the variant fails, or gives another value
     return True
 
 
@@ -230,13 +233,19 @@ def grade_case(case, impl, refs):
         value = mine.get(quantity)
         reference = results[reference_engine].get(quantity)
         if reference is None or isinstance(reference, Missing):
-            continue                                   # the reference gives none: nothing to grade
+            continue  # the reference gives none: nothing to grade
         if value is None or (isinstance(value, Missing) and not value.failed):
-            grade.verdicts.append(Verdict(case, quantity, NOT_IMPLEMENTED, reference=reference,
-                                          message=getattr(value, "reason", "not provided")))
+            grade.verdicts.append(
+                Verdict(
+                    case,
+                    quantity,
+                    NOT_IMPLEMENTED,
+                    reference=reference,
+                    message=getattr(value, "reason", "not provided"),
+                )
+            )
             continue
-        agreeing = [e.name for e in refs.engines if not isinstance(results[e.name].get(quantity, Missing("")),
-                                                                      Missing)]
+        agreeing = [e.name for e in refs.engines if not isinstance(results[e.name].get(quantity, Missing("")), Missing)]
         v = Verdict(case, quantity, PASS, None if isinstance(value, Missing) else value, reference)
         if isinstance(value, Missing):
             v.status, v.message = ERROR, value.reason
@@ -260,7 +269,7 @@ def _diagnose(grade, mistake_results, tolerance):
     """Name the mistakes consistent with every quantity up to the first divergence (all, for a passing case)."""
     checked = grade.verdicts
     if grade.first is not None:
-        checked = grade.verdicts[:grade.verdicts.index(grade.first) + 1]
+        checked = grade.verdicts[: grade.verdicts.index(grade.first) + 1]
     for name, differences in mistake_results.items():
         mistake = CATALOGUE[name]
         if _agrees_with(mistake, differences, checked, tolerance):
@@ -302,11 +311,19 @@ def headline(grades):
         return Headline()
     first = failing[0].first
     named = [m.name for m in first.mistakes]
-    keep = [n for n in named
-            if all(n in (m.name for m in g.first.mistakes) for g in failing)
-            and all(n in g.consistent for g in grades if g.first is None)]
-    return Headline(failing[0].case, first.quantity, equation_of(failing[0].case, first.quantity),
-                    first.message, [CATALOGUE[n] for n in keep])
+    keep = [
+        n
+        for n in named
+        if all(n in (m.name for m in g.first.mistakes) for g in failing)
+        and all(n in g.consistent for g in grades if g.first is None)
+    ]
+    return Headline(
+        failing[0].case,
+        first.quantity,
+        equation_of(failing[0].case, first.quantity),
+        first.message,
+        [CATALOGUE[n] for n in keep],
+    )
 
 
 def explain_first(grade):
@@ -335,7 +352,7 @@ class CaseFileWatch:
 
     def __init__(self, cases=()):
         self._lock = threading.Lock()
-        self.seen = {}                  # path → (stat signature, sha256) as first seen
+        self.seen = {}  # path → (stat signature, sha256) as first seen
         for case in cases:
             self.add(case)
 
@@ -350,6 +367,7 @@ class CaseFileWatch:
     @staticmethod
     def _digest(path):
         import hashlib
+
         try:
             return hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:

@@ -6,6 +6,7 @@ the worker enforces the same rule at run time. Found here: ``import x``,
 ``importlib.util.find_spec("x")`` with a constant name, in every .py file of the
 submission (a file, or a package folder).
 """
+
 from __future__ import annotations
 
 import ast
@@ -19,7 +20,7 @@ _DYNAMIC = {"__import__", "import_module", "find_spec", "_gcd_import"}
 
 @dataclass(frozen=True)
 class ForbiddenImport:
-    name: str          # the top-level package
+    name: str  # the top-level package
     file: str
     line: int
 
@@ -37,8 +38,12 @@ def _names(tree):
         elif isinstance(node, ast.Call):
             fn = node.func
             called = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else None
-            if called in _DYNAMIC and node.args and isinstance(node.args[0], ast.Constant) \
-                    and isinstance(node.args[0].value, str):
+            if (
+                called in _DYNAMIC
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 yield node.args[0].value, node.lineno
 
 
@@ -52,7 +57,7 @@ def scan(spec, allow_imports=()):
         try:
             tree = ast.parse(file.read_bytes(), filename=str(file))
         except (SyntaxError, ValueError, OSError, RecursionError, MemoryError):
-            continue                    # the worker reports the file that does not import
+            continue  # the worker reports the file that does not import
         shown = file.name if path.is_file() else str(file.relative_to(path.parent))
         for name, line in _names(tree):
             top = name.partition(".")[0]

@@ -6,6 +6,7 @@ function raises NotImplementedError) is listed but counts nothing. With an assig
 (oracle.student.assignment) exactly the quantities it names count, with its weights and
 visibility, provided or not. A submission that imports a forbidden package scores 0.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,8 @@ class SubmissionResult:
     grades: list = field(default_factory=list)
     problems: list = field(default_factory=list)
     isolation: str = "process"
-    forbidden: list = field(default_factory=list)     # messages: forbidden imports found (static or run time)
-    partial: bool = False                              # interrupted before every case was graded
+    forbidden: list = field(default_factory=list)  # messages: forbidden imports found (static or run time)
+    partial: bool = False  # interrupted before every case was graded
 
     @property
     def headline(self):
@@ -52,10 +53,15 @@ def verdict_text(grade, verdict):
         for i in range(max(ref.size, got.size)):
             r = ref[i] if i < ref.size else None
             g = got[i] if i < got.size else None
-            rows.append([f"{verdict.quantity}[{i}]" if max(ref.size, got.size) > 1 else verdict.quantity,
-                         _num(r), _num(g), _num(abs(r - g)) if r is not None and g is not None else "—"])
-        lines.append(tabulate(rows, headers=["quantity", "reference", "yours", "difference"],
-                              disable_numparse=True))
+            rows.append(
+                [
+                    f"{verdict.quantity}[{i}]" if max(ref.size, got.size) > 1 else verdict.quantity,
+                    _num(r),
+                    _num(g),
+                    _num(abs(r - g)) if r is not None and g is not None else "—",
+                ]
+            )
+        lines.append(tabulate(rows, headers=["quantity", "reference", "yours", "difference"], disable_numparse=True))
     if grade.before is not None and grade.first is verdict:
         lines.append(f"the quantity before it, {grade.before.quantity}, matches")
     return "\n".join(lines)
@@ -71,8 +77,7 @@ def table(grades, impl_name):
             show = lambda a: "—" if a is None else (_num(a[0]) if a.size == 1 else f"{a.size} values")  # noqa: E731
             note = f"{v.equation}: matches '{v.mistake}'" if v.mistake else v.message
             rows.append([g.case.id, v.quantity, show(ref), show(got), v.status, note[:90]])
-    return tabulate(rows, headers=["case", "quantity", "reference", impl_name, "verdict", "why"],
-                    disable_numparse=True)
+    return tabulate(rows, headers=["case", "quantity", "reference", impl_name, "verdict", "why"], disable_numparse=True)
 
 
 def _rule(assignment, case, verdict):
@@ -118,34 +123,59 @@ def gradescope(result, assignment=None):
             if rule is None:
                 continue
             weight, visibility = rule
-            output = {PASS: "matches the reference engines",
-                      NOT_IMPLEMENTED: f"not implemented ({v.message})" + ("" if weight else ": not counted")}.get(
-                v.status, "")
+            output = {
+                PASS: "matches the reference engines",
+                NOT_IMPLEMENTED: f"not implemented ({v.message})" + ("" if weight else ": not counted"),
+            }.get(v.status, "")
             if v.status in (FAIL, ERROR, DOWNSTREAM):
                 output = verdict_text(g, v)
             ok = v.status == PASS and not result.forbidden
             if result.forbidden:
                 output = "; ".join(result.forbidden) + "\n" + output
-            tests.append({"name": f"{g.case.id}::{v.quantity}", "score": float(weight) if ok else 0.0,
-                          "max_score": float(weight), "status": "passed" if ok else "failed",
-                          "output": output, "visibility": visibility,
-                          "extra_data": {"case": g.case.id, "quantity": v.quantity, "status": v.status,
-                                         "mistakes": [m.name for m in v.mistakes]}})
+            tests.append(
+                {
+                    "name": f"{g.case.id}::{v.quantity}",
+                    "score": float(weight) if ok else 0.0,
+                    "max_score": float(weight),
+                    "status": "passed" if ok else "failed",
+                    "output": output,
+                    "visibility": visibility,
+                    "extra_data": {
+                        "case": g.case.id,
+                        "quantity": v.quantity,
+                        "status": v.status,
+                        "mistakes": [m.name for m in v.mistakes],
+                    },
+                }
+            )
     points, total, passed, counted = score(result, assignment)
     head = result.headline
-    text = (f"{result.name}: {sum(g.passed for g in result.grades)}/{len(result.grades)} cases and "
-            f"{passed}/{counted} quantities pass. First problem: {summary(result, assignment)[4]}.")
+    text = (
+        f"{result.name}: {sum(g.passed for g in result.grades)}/{len(result.grades)} cases and "
+        f"{passed}/{counted} quantities pass. First problem: {summary(result, assignment)[4]}."
+    )
     if result.problems:
         text += " Problems: " + "; ".join(result.problems)
     if result.partial:
         text += " PARTIAL: grading was interrupted before every case was graded."
-    first = None if head.case is None else {"case": head.case.id, "quantity": head.quantity,
-                                            "equation": head.equation}
-    return {"score": points, "max_score": total, "output": text, "visibility": "visible",
-            "stdout_visibility": "hidden", "tests": tests,
-            "extra_data": {"isolation": result.isolation, "partial": result.partial, "headline": head.text(),
-                           "first_divergence": first, "mistake": head.mistake,
-                           "forbidden_imports": list(result.forbidden), "problems": list(result.problems)}}
+    first = None if head.case is None else {"case": head.case.id, "quantity": head.quantity, "equation": head.equation}
+    return {
+        "score": points,
+        "max_score": total,
+        "output": text,
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+        "extra_data": {
+            "isolation": result.isolation,
+            "partial": result.partial,
+            "headline": head.text(),
+            "first_divergence": first,
+            "mistake": head.mistake,
+            "forbidden_imports": list(result.forbidden),
+            "problems": list(result.problems),
+        },
+    }
 
 
 def write_json(path, data):
@@ -161,8 +191,16 @@ def write_results(path, result, checks=None, assignment=None):
     if result is not None:
         data = gradescope(result, assignment)
     else:
-        tests = [{"name": f"{c.case.id}::{c.quantity}", "score": 0.0 if c.failed else 1.0, "max_score": 1.0,
-                  "status": "failed" if c.failed else "passed", "output": c.message or c.status,
-                  "visibility": "visible"} for c in (checks or [])]
+        tests = [
+            {
+                "name": f"{c.case.id}::{c.quantity}",
+                "score": 0.0 if c.failed else 1.0,
+                "max_score": 1.0,
+                "status": "failed" if c.failed else "passed",
+                "output": c.message or c.status,
+                "visibility": "visible",
+            }
+            for c in (checks or [])
+        ]
         data = {"score": sum(t["score"] for t in tests), "max_score": float(len(tests)), "tests": tests}
     write_json(path, data)

@@ -24,6 +24,7 @@ grader decides whether they were modified; nothing the worker says is a verdict.
 scratch directory of a worker is removed when it closes, after a crash, a time-out or an
 interrupt, and at exit.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -56,20 +57,19 @@ from .runtime.adapters import INTERFACE
 from .runtime.imports import forbidden
 from .runtime.protocol import MAX_MESSAGE, ProtocolError, decode, dumps, encode, loads
 
-DEFAULT_TIMEOUT = 10.0          # seconds of wall clock per call
-DEFAULT_MEMORY_MB = 1024        # address space
-DEFAULT_CPU_SECONDS = 120       # CPU time of one worker process
-DEFAULT_BUDGET = 300.0          # seconds of wall clock for all calls into one implementation
-MAX_PROCESSES = 64              # per user (counts threads too)
-NOBODY = 65534                  # the unprivileged uid (and gid) the worker runs as
+DEFAULT_TIMEOUT = 10.0  # seconds of wall clock per call
+DEFAULT_MEMORY_MB = 1024  # address space
+DEFAULT_CPU_SECONDS = 120  # CPU time of one worker process
+DEFAULT_BUDGET = 300.0  # seconds of wall clock for all calls into one implementation
+MAX_PROCESSES = 64  # per user (counts threads too)
+NOBODY = 65534  # the unprivileged uid (and gid) the worker runs as
 STUDENT_RTOL, STUDENT_ATOL = 1e-6, 1e-9
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCRATCH_PREFIX = "backprop-impl-"
 MODES = ("auto", "bubblewrap", "process")
-BOOTSTRAP = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
-             "from bpruntime.worker import main; main()")
-INSIDE = Path("/sandbox")        # where the bubblewrap view puts the worker's files
+BOOTSTRAP = "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; from bpruntime.worker import main; main()"
+INSIDE = Path("/sandbox")  # where the bubblewrap view puts the worker's files
 
 
 class ImplementationError(EngineError):
@@ -127,15 +127,17 @@ def describe(mode, allow_imports=()):
     """The first line of a grading run's output: which isolation protects the grader, and its limits."""
     allowed = f"; allowed imports: {', '.join(allow_imports)}" if allow_imports else ""
     if mode == "bubblewrap":
-        return (f"isolation: bubblewrap {bubblewrap_status()[1]} — read-only view of Python and NumPy only, "
-                f"no network, own PID namespace, uid {NOBODY}, time, memory, process and file-size limits"
-                + allowed)
+        return (
+            f"isolation: bubblewrap {bubblewrap_status()[1]} — read-only view of Python and NumPy only, "
+            f"no network, own PID namespace, uid {NOBODY}, time, memory, process and file-size limits" + allowed
+        )
     ok, why = bubblewrap_status()
     reason = "asked for with --isolation process" if ok else f"bubblewrap unavailable: {why}"
     user = "as nobody" if can_drop_privileges() else "as the grader's own user"
-    return (f"isolation: process only ({reason}) — separate process {user} with time, memory and file-size "
-            f"limits; NOT protected: network, signals to the grader, files its user may change (README)"
-            + allowed)
+    return (
+        f"isolation: process only ({reason}) — separate process {user} with time, memory and file-size "
+        f"limits; NOT protected: network, signals to the grader, files its user may change (README)" + allowed
+    )
 
 
 # ---------------------------------------------------------------- what the worker may see
@@ -200,7 +202,7 @@ def package_paths(modules):
             try:
                 todo.append(metadata.distribution(name))
             except metadata.PackageNotFoundError:
-                pass                       # an optional or platform-specific requirement
+                pass  # an optional or platform-specific requirement
     return found
 
 
@@ -208,7 +210,7 @@ def _site_packages(allow_imports):
     """{name: path} of what goes on the worker's site path: numpy and the packages allowed."""
     numpy_dir = Path(np.__file__).resolve().parent
     found = {"numpy": numpy_dir}
-    libs = numpy_dir.parent / "numpy.libs"            # the wheels' bundled OpenBLAS
+    libs = numpy_dir.parent / "numpy.libs"  # the wheels' bundled OpenBLAS
     if libs.is_dir():
         found["numpy.libs"] = libs
     extra = [m for m in allow_imports if m != "numpy"]
@@ -221,8 +223,12 @@ def _hidden_roots():
     """Folders that must not be seen inside a bound tree: every site-packages, the project, user sites."""
     out = set()
     for prefix in {sys.base_prefix, sys.prefix, "/usr", "/usr/local"}:
-        for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages", "lib/python3/dist-packages",
-                        "lib64/python3*/site-packages"):
+        for pattern in (
+            "lib/python3*/site-packages",
+            "lib/python3*/dist-packages",
+            "lib/python3/dist-packages",
+            "lib64/python3*/site-packages",
+        ):
             out.update(glob.glob(os.path.join(prefix, pattern)))
     out.add(str(PROJECT_ROOT))
     return sorted(out)
@@ -231,8 +237,8 @@ def _hidden_roots():
 # ---------------------------------------------------------------- the worker's limits
 def _limits(memory_mb, cpu_seconds, nproc, drop_privileges):
     def apply():
-        os.setsid()                                                   # its own session and process group
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)                 # writing a file: an error, not a kill
+        os.setsid()  # its own session and process group
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing a file: an error, not a kill
         mem = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
@@ -244,16 +250,22 @@ def _limits(memory_mb, cpu_seconds, nproc, drop_privileges):
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
+
     return apply
 
 
 def _environment(home):
     env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
     }
-    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):   # machine-specific, see the machine notes
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine-specific, see the machine notes
         if key in os.environ:
             env[key] = os.environ[key]
     return env
@@ -270,8 +282,17 @@ def _parents(path):
 
 def _bwrap_command(scratch, target, site, memory_note=None):
     """The bubblewrap command line: the view of the file system and the namespaces."""
-    cmd = [_BWRAP["exe"], "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-           "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
+    cmd = [
+        _BWRAP["exe"],
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+    ]
     if os.geteuid() != 0:
         cmd += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
     bound = []
@@ -289,11 +310,29 @@ def _bwrap_command(scratch, target, site, memory_note=None):
     for hidden in _hidden_roots():
         real = os.path.realpath(hidden)
         if os.path.isdir(real) and any(real == b or real.startswith(b + "/") for b in bound):
-            cmd += ["--tmpfs", real]                       # an empty folder over it
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-            "--perms", "0755", "--dir", str(INSIDE), "--perms", "0755", "--dir", str(INSIDE / "site"),
-            "--ro-bind", str(RUNTIME), str(INSIDE / "lib" / "bpruntime"),
-            "--ro-bind", str(scratch / "sub"), str(INSIDE / "sub")]
+            cmd += ["--tmpfs", real]  # an empty folder over it
+    cmd += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--perms",
+        "0755",
+        "--dir",
+        str(INSIDE),
+        "--perms",
+        "0755",
+        "--dir",
+        str(INSIDE / "site"),
+        "--ro-bind",
+        str(RUNTIME),
+        str(INSIDE / "lib" / "bpruntime"),
+        "--ro-bind",
+        str(scratch / "sub"),
+        str(INSIDE / "sub"),
+    ]
     for name, path in site.items():
         cmd += ["--ro-bind", str(path), str(INSIDE / "site" / name)]
     for key, value in _environment("/tmp").items():
@@ -303,8 +342,8 @@ def _bwrap_command(scratch, target, site, memory_note=None):
 
 
 # ---------------------------------------------------------------- scratch folders
-_LIVE = weakref.WeakSet()           # every implementation with a worker or a scratch folder
-_INTERRUPTED = threading.Event()    # set by interrupt(): no new calls, every worker killed
+_LIVE = weakref.WeakSet()  # every implementation with a worker or a scratch folder
+_INTERRUPTED = threading.Event()  # set by interrupt(): no new calls, every worker killed
 
 
 def interrupt():
@@ -348,8 +387,11 @@ def changed_inputs(sent, returned, function):
 
 def _diff(now, then, name):
     if isinstance(then, np.ndarray):
-        ok = (isinstance(now, np.ndarray) and now.shape == then.shape
-              and np.array_equal(np.asarray(now, dtype=float), np.asarray(then, dtype=float), equal_nan=True))
+        ok = (
+            isinstance(now, np.ndarray)
+            and now.shape == then.shape
+            and np.array_equal(np.asarray(now, dtype=float), np.asarray(then, dtype=float), equal_nan=True)
+        )
         return [] if ok else [name]
     if isinstance(then, dict):
         if not isinstance(now, dict) or set(now) != set(then):
@@ -369,8 +411,17 @@ class IsolatedImplementation:
 
     rtol_atol = (STUDENT_RTOL, STUDENT_ATOL)
 
-    def __init__(self, spec, name=None, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB,
-                 cpu_seconds=DEFAULT_CPU_SECONDS, isolation="auto", allow_imports=(), budget=DEFAULT_BUDGET):
+    def __init__(
+        self,
+        spec,
+        name=None,
+        timeout=DEFAULT_TIMEOUT,
+        memory_mb=DEFAULT_MEMORY_MB,
+        cpu_seconds=DEFAULT_CPU_SECONDS,
+        isolation="auto",
+        allow_imports=(),
+        budget=DEFAULT_BUDGET,
+    ):
         self.spec = str(spec)
         path = Path(spec)
         self.name = name or (path.stem if path.exists() else self.spec.rsplit(".", 1)[-1])
@@ -381,12 +432,12 @@ class IsolatedImplementation:
         self.process = None
         self.scratch = None
         self.stderr_tail = b""
-        self.events = []                 # crashes and time-outs, for the report
+        self.events = []  # crashes and time-outs, for the report
         self.provides = None
-        self.forbidden_used = []         # forbidden packages the worker tried to import (run time)
-        self.budget, self.spent = budget, 0.0   # wall clock for all calls, and how much is used
-        self.given_up = {}               # function → why it is not called again (it timed out once)
-        self.unloadable = None           # why the implementation cannot be started (import failed or hung)
+        self.forbidden_used = []  # forbidden packages the worker tried to import (run time)
+        self.budget, self.spent = budget, 0.0  # wall clock for all calls, and how much is used
+        self.given_up = {}  # function → why it is not called again (it timed out once)
+        self.unloadable = None  # why the implementation cannot be started (import failed or hung)
         self._lock = threading.RLock()
         _LIVE.add(self)
 
@@ -404,15 +455,17 @@ class IsolatedImplementation:
             shutil.copy2(path, sub / path.name)
             target = sub / path.name
         elif path.is_dir():
-            shutil.copytree(path, sub / path.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-                            symlinks=False)
+            shutil.copytree(
+                path, sub / path.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), symlinks=False
+            )
             target = sub / path.name
         else:
-            target = self.spec           # a dotted module name, imported as installed (process mode only)
+            target = self.spec  # a dotted module name, imported as installed (process mode only)
         self._site = _site_packages(self.allow_imports)
         if self.mode == "process":
-            shutil.copytree(RUNTIME, self.scratch / "lib" / "bpruntime",
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                RUNTIME, self.scratch / "lib" / "bpruntime", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
             (self.scratch / "site").mkdir()
             for name, where in self._site.items():
                 (self.scratch / "site" / name).symlink_to(where)
@@ -439,14 +492,21 @@ class IsolatedImplementation:
             preexec = _limits(self.memory_mb, self.cpu_seconds, MAX_PROCESSES, can_drop_privileges())
             env, cwd = _environment(self.scratch / "sub"), self.scratch / "sub"
         cmd = cmd + ["-I", "-S", "-B", "-c", BOOTSTRAP, lib, site, json.dumps(options)]
-        self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, cwd=cwd, env=env, preexec_fn=preexec)
+        self.process = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=env,
+            preexec_fn=preexec,
+        )
         os.set_blocking(self.process.stdout.fileno(), False)
         os.set_blocking(self.process.stderr.fileno(), False)
         self._buffer = b""
         try:
             hello = self._receive("starting the implementation")
-        except ImplementationError as exc:      # hung or crashed while importing: not started again
+        except ImplementationError as exc:  # hung or crashed while importing: not started again
             self.unloadable = str(exc)
             raise
         self._note_forbidden(hello)
@@ -486,12 +546,13 @@ class IsolatedImplementation:
                 self._kill()
                 self.events.append(f"timed out after {self.timeout:g} s ({what})")
                 if what in INTERFACE:
-                    self.given_up.setdefault(what, f"{what} timed out after {self.timeout:g} s before: "
-                                                   f"not called again")
+                    self.given_up.setdefault(
+                        what, f"{what} timed out after {self.timeout:g} s before: not called again"
+                    )
                 raise ImplementationError(f"{what}: timed out after {self.timeout:g} s and was stopped")
             try:
                 ready, _, _ = select.select([out, self.process.stderr.fileno()], [], [], min(remaining, 0.5))
-            except (ValueError, OSError):        # closed under us by interrupt()
+            except (ValueError, OSError):  # closed under us by interrupt()
                 continue
             self._drain_stderr()
             if out in ready:
@@ -504,14 +565,16 @@ class IsolatedImplementation:
                 if not chunk:
                     code = self.process.wait()
                     if self.mode == "bubblewrap" and 128 < code < 128 + 65:
-                        code = 128 - code               # bwrap exits 128 + N for a child killed by signal N
+                        code = 128 - code  # bwrap exits 128 + N for a child killed by signal N
                     self._drain_stderr()
                     why = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
                     tail = self.stderr_tail.decode("utf-8", "replace").strip().splitlines()[-3:]
                     self._kill()
                     self.events.append(f"crashed ({why}) during {what}")
-                    raise ImplementationError(f"{what}: the implementation's process ended ({why})"
-                                              + (f": {' | '.join(tail)}" if tail else ""))
+                    raise ImplementationError(
+                        f"{what}: the implementation's process ended ({why})"
+                        + (f": {' | '.join(tail)}" if tail else "")
+                    )
                 self._buffer += chunk
                 if len(self._buffer) > MAX_MESSAGE:
                     self._kill()
@@ -529,7 +592,7 @@ class IsolatedImplementation:
         process, self.process = self.process, None
         if process is not None:
             try:
-                os.killpg(process.pid, signal.SIGKILL)    # the whole session (bwrap and all inside it)
+                os.killpg(process.pid, signal.SIGKILL)  # the whole session (bwrap and all inside it)
             except (ProcessLookupError, PermissionError):
                 pass
             try:
@@ -570,8 +633,9 @@ class IsolatedImplementation:
         if name in self.given_up:
             raise ImplementationError(self.given_up[name])
         if self.spent > self.budget:
-            raise ImplementationError(f"{name}: not called: the implementation used up its time budget of "
-                                      f"{self.budget:g} s")
+            raise ImplementationError(
+                f"{name}: not called: the implementation used up its time budget of {self.budget:g} s"
+            )
         started = time.monotonic()
         try:
             return self._call(name, *args)
@@ -602,8 +666,10 @@ class IsolatedImplementation:
             returned = None
         mutated = changed_inputs(list(args), returned, name)
         if mutated:
-            raise ImplementationError(f"{name} modified its input{'s' if len(mutated) > 1 else ''} in place "
-                                      f"({', '.join(map(str, mutated))}); inputs must not be changed")
+            raise ImplementationError(
+                f"{name} modified its input{'s' if len(mutated) > 1 else ''} in place "
+                f"({', '.join(map(str, mutated))}); inputs must not be changed"
+            )
         try:
             return decode(message.get("result"))
         except ProtocolError as exc:
@@ -613,9 +679,10 @@ class IsolatedImplementation:
 def _method(name):
     def method(self, *args):
         return self.call(name, *args)
+
     method.__name__ = name
     return method
 
 
-for _name in INTERFACE:                     # the interface's functions, one method each
+for _name in INTERFACE:  # the interface's functions, one method each
     setattr(IsolatedImplementation, _name, _method(_name))

@@ -39,6 +39,7 @@ the grader adapts them:
   layer_forward(W, b, a_prev, activation) -> (a, cache)     and
   layer_backward(grad_a, cache) -> (grad_a_prev, grad_W, grad_b)   (with loss_gradient; column convention)
 """
+
 import numpy as np  # noqa: F401  (you will need it)
 
 

@@ -39,6 +39,7 @@ Every disagreement is written to DIR (default cases/regression/) as a case
 file (``case_text``) that reproduces it: ``python -m oracle report FILE`` runs
 it through the three engines. The exit status is 1 if any was found.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,14 +60,14 @@ from oracle.verdict.engines import agree, tolerance
 HIDDEN = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "swish")
 OUTPUT_ONLY = ("softmax", "log_softmax")
 LOSSES = ("squared_error", "mse", "mae", "binary_cross_entropy", "cross_entropy")
-OUTPUTS = {   # the output activations each loss goes with
+OUTPUTS = {  # the output activations each loss goes with
     "squared_error": HIDDEN + OUTPUT_ONLY,
     "mse": HIDDEN + OUTPUT_ONLY,
     "mae": HIDDEN + OUTPUT_ONLY,
     "binary_cross_entropy": ("sigmoid",),
     "cross_entropy": ("softmax",),
 }
-KINKED = ("relu", "leaky_relu", "prelu")       # activations with a kink at z = 0
+KINKED = ("relu", "leaky_relu", "prelu")  # activations with a kink at z = 0
 PARAM_RANGE = {"leaky_relu": (0.01, 0.5), "prelu": (0.05, 0.5), "swish": (0.25, 2.0)}
 SCHEMA = Path(__file__).resolve().parents[1] / "authoring" / "case.schema.json"
 DEFAULT_OUT = Path("cases") / "regression"
@@ -74,13 +75,14 @@ DEFAULT_OUT = Path("cases") / "regression"
 # The engines compared: the reference under test and the oracle. Module attributes, so that a
 # test can swap in a faulty engine (e.g. oracle.student.mistakes.MistakeEngine) for REFERENCE.
 REFERENCE = refimpl
-ORACLE = None          # None: oracle.engines.torch_engine, imported on first use (torch takes a second)
+ORACLE = None  # None: oracle.engines.torch_engine, imported on first use (torch takes a second)
 
 
 def _oracle():
     global ORACLE
     if ORACLE is None:
         from oracle.engines import torch_engine
+
         ORACLE = torch_engine
     return ORACLE
 
@@ -100,12 +102,12 @@ class Spec:
     f: dict
     x: np.ndarray
     y: np.ndarray
-    loss: tuple                     # (name, factor, reduction)
-    eta: float | None = None        # None: no gradient descent
+    loss: tuple  # (name, factor, reduction)
+    eta: float | None = None  # None: no gradient descent
     steps: int = 0
     frozen: tuple = ()
-    label: str = ""                 # how it was drawn, e.g. "seed 1, case 17"
-    kinks: list = field(default_factory=list)   # (l, j): unit j of layer l has z = 0 on purpose
+    label: str = ""  # how it was drawn, e.g. "seed 1, case 17"
+    kinks: list = field(default_factory=list)  # (l, j): unit j of layer l has z = 0 on purpose
 
     @property
     def widths(self):
@@ -123,9 +125,11 @@ class Spec:
         gd = f", {self.steps} step{'s' * (self.steps != 1)} η = {self.eta:.3g}" if self.eta is not None else ""
         if self.frozen:
             gd += f" frozen {','.join(self.frozen)}"
-        return (f"{'-'.join(map(str, self.widths))} ({acts}; bias {bias}), {self.loss[0]} ×{self.loss[1]:g} "
-                f"{self.loss[2]}, {self.convention}, N = {self.batch}{gd}"
-                + (f", kink at {self.kinks}" if self.kinks else ""))
+        return (
+            f"{'-'.join(map(str, self.widths))} ({acts}; bias {bias}), {self.loss[0]} ×{self.loss[1]:g} "
+            f"{self.loss[2]}, {self.convention}, N = {self.batch}{gd}"
+            + (f", kink at {self.kinks}" if self.kinks else "")
+        )
 
 
 def _act_text(act):
@@ -135,6 +139,7 @@ def _act_text(act):
 
 # ---------------------------------------------------------------- random specs
 
+
 def _log_int(rng, hi):
     """An integer in 1..hi, log-uniform: small values are as likely as large orders of magnitude."""
     return int(min(hi, max(1, math.floor(math.exp(rng.uniform(0.0, math.log(hi + 1)))))))
@@ -142,13 +147,30 @@ def _log_int(rng, hi):
 
 def _param(rng, name):
     if name not in PARAM_RANGE or rng.random() < 0.4:
-        return None                                   # the activation's default parameter
+        return None  # the activation's default parameter
     return float(rng.uniform(*PARAM_RANGE[name]))
 
 
-def random_spec(rng, *, widths=None, activations=None, loss=None, factor=None, reduction=None,
-                convention=None, batch=None, bias=None, steps=None, eta=None, frozen=None, kink=None,
-                max_layers=5, max_width=64, max_batch=128, label=""):
+def random_spec(
+    rng,
+    *,
+    widths=None,
+    activations=None,
+    loss=None,
+    factor=None,
+    reduction=None,
+    convention=None,
+    batch=None,
+    bias=None,
+    steps=None,
+    eta=None,
+    frozen=None,
+    kink=None,
+    max_layers=5,
+    max_width=64,
+    max_batch=128,
+    label="",
+):
     """A random network case (a ``Spec``) drawn with the NumPy generator ``rng``.
 
     Every structural choice may be fixed by a keyword (the property tests draw them with
@@ -187,7 +209,7 @@ def random_spec(rng, *, widths=None, activations=None, loss=None, factor=None, r
     if acts[-1][0] not in OUTPUTS[loss]:
         raise ValueError(f"{loss} goes with the output activations {OUTPUTS[loss]}, not {acts[-1][0]}")
     if acts[-1][0] in OUTPUT_ONLY and widths[-1] < 2:
-        widths[-1] = 2                                 # a softmax over one unit is the constant 1
+        widths[-1] = 2  # a softmax over one unit is the constant 1
     factor = float(factor if factor is not None else (0.5, 1.0)[rng.integers(2)])
     reduction = reduction or ("sum", "mean")[rng.integers(2)]
     convention = convention or ("column", "row")[rng.integers(2)]
@@ -207,16 +229,15 @@ def random_spec(rng, *, widths=None, activations=None, loss=None, factor=None, r
             eta /= widths[L]
 
     # values, in the column convention: W^l (n_l, n_{l−1}), x (n_0, N), y (n_L, N)
-    W = {l: rng.normal(0.0, 1.0 / math.sqrt(widths[l - 1]), size=(widths[l], widths[l - 1]))
-         for l in range(1, L + 1)}
+    W = {l: rng.normal(0.0, 1.0 / math.sqrt(widths[l - 1]), size=(widths[l], widths[l - 1])) for l in range(1, L + 1)}
     b = {l: rng.normal(0.0, 0.5, size=widths[l]) if bias[l - 1] else None for l in range(1, L + 1)}
     x = rng.normal(size=(widths[0], N))
     K = widths[L]
     if loss == "cross_entropy":
         if rng.random() < 0.5:
-            y = np.eye(K)[:, rng.integers(K, size=N)]             # one-hot
+            y = np.eye(K)[:, rng.integers(K, size=N)]  # one-hot
         else:
-            y = rng.dirichlet(np.ones(K), size=N).T               # a probability vector per example
+            y = rng.dirichlet(np.ones(K), size=N).T  # a probability vector per example
     elif loss == "binary_cross_entropy" or acts[-1][0] == "sigmoid":
         y = rng.integers(2, size=(K, N)).astype(float) if rng.random() < 0.3 else rng.uniform(size=(K, N))
     else:
@@ -234,7 +255,7 @@ def random_spec(rng, *, widths=None, activations=None, loss=None, factor=None, r
         if b[l] is not None:
             b[l][j] = 0.0
         if l == L and loss == "mae":
-            y[j, :] = 0.0           # a^L_j = f(0) = 0 = y_j: the kink of |a − y| as well
+            y[j, :] = 0.0  # a^L_j = f(0) = 0 = y_j: the kink of |a − y| as well
         kinks.append((l, j))
 
     if frozen is None:
@@ -246,12 +267,24 @@ def random_spec(rng, *, widths=None, activations=None, loss=None, factor=None, r
     if convention == "row":
         W = {l: np.ascontiguousarray(w.T) for l, w in W.items()}
         x, y = np.ascontiguousarray(x.T), np.ascontiguousarray(y.T)
-    return Spec(convention=convention, W=W, b=b, f={l: acts[l - 1] for l in range(1, L + 1)}, x=x, y=y,
-                loss=(loss, factor, reduction), eta=eta if steps else None, steps=int(steps),
-                frozen=tuple(frozen), label=label, kinks=kinks)
+    return Spec(
+        convention=convention,
+        W=W,
+        b=b,
+        f={l: acts[l - 1] for l in range(1, L + 1)},
+        x=x,
+        y=y,
+        loss=(loss, factor, reduction),
+        eta=eta if steps else None,
+        steps=int(steps),
+        frozen=tuple(frozen),
+        label=label,
+        kinks=kinks,
+    )
 
 
 # ---------------------------------------------------------------- case files
+
 
 def _num(v):
     v = float(v)
@@ -259,7 +292,7 @@ def _num(v):
         return ".nan"
     if math.isinf(v):
         return ".inf" if v > 0 else "-.inf"
-    return repr(v)              # the shortest text that reads back as the same float64
+    return repr(v)  # the shortest text that reads back as the same float64
 
 
 def _vector(values):
@@ -274,7 +307,7 @@ def _matrix(m, indent):
 
 def _schema_ref(directory):
     if directory is None:
-        return "../../oracle/authoring/case.schema.json"        # cases/regression/
+        return "../../oracle/authoring/case.schema.json"  # cases/regression/
     return Path(os.path.relpath(SCHEMA, Path(directory).resolve())).as_posix()
 
 
@@ -287,26 +320,32 @@ def case_text(spec, problems=(), directory=None, command=None):
     a comment at the top.
     """
     lines = [f"# yaml-language-server: $schema={_schema_ref(directory)}"]
-    lines.append(f"# Random network written by {command or 'oracle.testing.fuzz'}"
-                 f"{' (' + spec.label + ')' if spec.label else ''}.")
+    lines.append(
+        f"# Random network written by {command or 'oracle.testing.fuzz'}"
+        f"{' (' + spec.label + ')' if spec.label else ''}."
+    )
     if problems:
         lines.append("# Disagreements found when it was written (rerun: python -m oracle report THIS_FILE):")
         lines.extend("#   " + " ".join(str(p).split()) for p in problems)
     title = f"Random network {'-'.join(map(str, spec.widths))}, {spec.loss[0]}, {spec.convention} convention"
     if spec.label:
         title += f" ({spec.label})"
-    instance = ((f"{spec.label}: " if spec.label else "")
-                + "a random network drawn by oracle.testing.fuzz.random_spec (x ~ N(0, 1), "
-                  "W ~ N(0, 1/fan_in), b ~ N(0, 0.5²)); every number is written with Python's repr, "
-                  "so it loads to the same float64 bit for bit. No document prints values for it: "
-                  "only the engines are compared.")
-    lines += [f"title: {json.dumps(title, ensure_ascii=False)}",
-              "source:",
-              "  document: random",
-              "  heading: fuzz",
-              f"  instance: {json.dumps(instance, ensure_ascii=False)}",
-              "kind: network",
-              f"convention: {spec.convention}"]
+    instance = (
+        (f"{spec.label}: " if spec.label else "")
+        + "a random network drawn by oracle.testing.fuzz.random_spec (x ~ N(0, 1), "
+        "W ~ N(0, 1/fan_in), b ~ N(0, 0.5²)); every number is written with Python's repr, "
+        "so it loads to the same float64 bit for bit. No document prints values for it: "
+        "only the engines are compared."
+    )
+    lines += [
+        f"title: {json.dumps(title, ensure_ascii=False)}",
+        "source:",
+        "  document: random",
+        "  heading: fuzz",
+        f"  instance: {json.dumps(instance, ensure_ascii=False)}",
+        "kind: network",
+        f"convention: {spec.convention}",
+    ]
     lines.append(f"note: {json.dumps(spec.describe(), ensure_ascii=False)}")
     lines.append("layers:")
     for l in sorted(spec.W):
@@ -333,16 +372,27 @@ def spec_from_case(case):
     g = case.given
     x, y = np.asarray(g["x"], dtype=float), np.asarray(g["y"], dtype=float)
     col = case.convention == "column"
-    if x.ndim == 1:                                   # one example written as a flat list
+    if x.ndim == 1:  # one example written as a flat list
         x = x[:, None] if col else x[None, :]
     K = next(w for _, w in sorted(g["W"].items(), reverse=True)).shape[0 if col else 1]
     y = y.reshape((K, -1) if col else (-1, K)) if y.ndim < 2 else y
-    return Spec(convention=case.convention, W=dict(g["W"]), b=dict(g["b"]), f=dict(g["f"]), x=x, y=y,
-                loss=tuple(g["loss"]), eta=g["eta"], steps=g["steps"], frozen=tuple(g["frozen"]),
-                label=case.source.get("instance", ""))
+    return Spec(
+        convention=case.convention,
+        W=dict(g["W"]),
+        b=dict(g["b"]),
+        f=dict(g["f"]),
+        x=x,
+        y=y,
+        loss=tuple(g["loss"]),
+        eta=g["eta"],
+        steps=g["steps"],
+        frozen=tuple(g["frozen"]),
+        label=case.source.get("instance", ""),
+    )
 
 
 # ---------------------------------------------------------------- the comparison
+
 
 def _fmt(v):
     return f"{v:.12g}"
@@ -365,8 +415,10 @@ class _Comparison:
     def add(self, quantity, u, v):
         if u is None or v is None:
             if (u is None) != (v is None):
-                self.problems.append(f"{quantity}: {self.names[0] if u is None else self.names[1]} gives no "
-                                     f"value, {self.names[1] if u is None else self.names[0]} does")
+                self.problems.append(
+                    f"{quantity}: {self.names[0] if u is None else self.names[1]} gives no "
+                    f"value, {self.names[1] if u is None else self.names[0]} does"
+                )
             return
         u, v = np.asarray(u, dtype=float), np.asarray(v, dtype=float)
         if u.shape != v.shape and tuple(n for n in u.shape if n != 1) != tuple(n for n in v.shape if n != 1):
@@ -375,7 +427,7 @@ class _Comparison:
         self.pending.append((quantity, u.reshape(-1), v.reshape(-1)))
 
     def _bad(self, u, v):
-        return ~agree(u, v, *self.tols)     # the report's engine-vs-engine rule (oracle.verdict.engines)
+        return ~agree(u, v, *self.tols)  # the report's engine-vs-engine rule (oracle.verdict.engines)
 
     def flush(self):
         pending, self.pending = self.pending, []
@@ -394,14 +446,16 @@ class _Comparison:
             finite = np.isfinite(u[i]) and np.isfinite(v[i])
             what = f"differ by {abs(u[i] - v[i]):.3g}" if finite else "not finite"
             k = int(bad.sum())
-            self.problems.append(f"{quantity}: {n0} and {n1} {what} at element {i} of {u.size} ({n0} {_fmt(u[i])}, "
-                                 f"{n1} {_fmt(v[i])}; {k} element{'s' * (k != 1)} disagree)")
+            self.problems.append(
+                f"{quantity}: {n0} and {n1} {what} at element {i} of {u.size} ({n0} {_fmt(u[i])}, "
+                f"{n1} {_fmt(v[i])}; {k} element{'s' * (k != 1)} disagree)"
+            )
 
 
 def _call(problems, engine, what, fn, *args):
     try:
         return fn(*args)
-    except Exception as exc:        # an engine that fails is a finding, not a crash of the fuzzer
+    except Exception as exc:  # an engine that fails is a finding, not a crash of the fuzzer
         problems.append(f"{what}: {getattr(engine, 'name', engine)} raised {type(exc).__name__}: {exc}")
         return None
 
@@ -415,9 +469,8 @@ class _Cost:
 
     def __call__(self, W, b, reduction=None, offsets=None):
         s = self.spec
-        with np.errstate(all="ignore"):      # a step out of the domain (log of a negative) is declined
-            return float(self.engine.cost(W, b, s.f, s.x, s.y, s.loss, s.convention, reduction or s.loss[2],
-                                          offsets))
+        with np.errstate(all="ignore"):  # a step out of the domain (log of a negative) is declined
+            return float(self.engine.cost(W, b, s.f, s.x, s.y, s.loss, s.convention, reduction or s.loss[2], offsets))
 
 
 def _truncation(fun, h):
@@ -468,7 +521,7 @@ def _fd_checks(problems, spec, W, b, grads, rng, at):
     theta = np.concatenate([params[k].reshape(-1) for k in keys])
     g = np.concatenate([np.asarray(gvals[k], dtype=float).reshape(-1) for k in keys])
     sizes = np.cumsum([0] + [params[k].size for k in keys])
-    base = {}                      # the unperturbed cost, per reduction
+    base = {}  # the unperturbed cost, per reduction
 
     def at_theta(t):
         Wt, bt = dict(W), dict(b)
@@ -483,22 +536,30 @@ def _fd_checks(problems, spec, W, b, grads, rng, at):
         expected = float(np.sum(expected_terms))
         # the documented error of the difference: FD_RTOL relative (to the terms of ∇C·v) and the
         # rounding error ε|C|/h, within FD_ATOL·(1 + |C|) ...
-        tol = FD_RTOL * float(np.sum(np.abs(expected_terms))) + FD_ATOL * (1.0 + abs(c0)) \
-            if math.isfinite(c0) else math.inf
+        tol = (
+            FD_RTOL * float(np.sum(np.abs(expected_terms))) + FD_ATOL * (1.0 + abs(c0))
+            if math.isfinite(c0)
+            else math.inf
+        )
         value, _ = directional(fun, h, c0, resolution=tol)
         if value is None:
-            return                      # a kink or the edge of the domain: no derivative to compare
+            return  # a kink or the edge of the domain: no derivative to compare
         if abs(value - expected) <= tol:
             return
         # ... plus, where C is strongly curved (a near 0 inside a log), the truncation error
         # h²|C‴|/6 itself, estimated from two more values (only when the first comparison fails)
         trunc = _truncation(fun, h)
-        if trunc is None or abs(value - expected) <= tol + 2.0 * trunc[0] or \
-                abs(trunc[1] - expected) <= tol + 2.0 * trunc[0]:
+        if (
+            trunc is None
+            or abs(value - expected) <= tol + 2.0 * trunc[0]
+            or abs(trunc[1] - expected) <= tol + 2.0 * trunc[0]
+        ):
             return
-        problems.append(f"{what}{at}: finite differences give {_fmt(value)}, numpy {_fmt(expected)} "
-                        f"(difference {abs(value - expected):.3g} > {tol + 2.0 * trunc[0]:.3g}; Richardson's "
-                        f"extrapolation {_fmt(trunc[1])})")
+        problems.append(
+            f"{what}{at}: finite differences give {_fmt(value)}, numpy {_fmt(expected)} "
+            f"(difference {abs(value - expected):.3g} > {tol + 2.0 * trunc[0]:.3g}; Richardson's "
+            f"extrapolation {_fmt(trunc[1])})"
+        )
 
     reduction = spec.loss[2]
     # all parameters along a random unit direction
@@ -507,7 +568,7 @@ def _fd_checks(problems, spec, W, b, grads, rng, at):
     h = STEP * max(1.0, float(np.max(np.abs(theta))))
     check("∇C·v (random direction of all parameters)", h, g * v, lambda s: at_theta(theta + s * v), reduction)
     extra = EXTRA_FD[int(rng.integers(len(EXTRA_FD)))]
-    if extra == "coordinate":      # one coordinate, with the finite-difference engine's own step
+    if extra == "coordinate":  # one coordinate, with the finite-difference engine's own step
         i = int(rng.integers(theta.size))
         k = int(np.searchsorted(sizes, i, side="right")) - 1
         kind, l = keys[k]
@@ -517,7 +578,8 @@ def _fd_checks(problems, spec, W, b, grads, rng, at):
             t = theta.copy()
             t[i] += s
             return at_theta(t)
-        check(f"dC/d{kind}[{l}] element {idx}", STEP * max(1.0, abs(theta[i])), g[i:i + 1], along_e, reduction)
+
+        check(f"dC/d{kind}[{l}] element {idx}", STEP * max(1.0, abs(theta[i])), g[i : i + 1], along_e, reduction)
         return
     # δ^l or ∂C/∂a^l of a random layer along a random direction V of z^l or a^l
     l = layers[int(rng.integers(len(layers)))]
@@ -525,8 +587,13 @@ def _fd_checks(problems, spec, W, b, grads, rng, at):
     per_example = np.asarray(grads[extra][l], dtype=float)
     V = rng.normal(size=per_example.shape)
     V /= np.linalg.norm(V)
-    check(f"{extra}[{l}]·V (random direction of {name}[{l}])", STEP, per_example * V,
-          lambda s: cost(W, b, reduction="sum", offsets={(name, l): s * V}), "sum")
+    check(
+        f"{extra}[{l}]·V (random direction of {name}[{l}])",
+        STEP,
+        per_example * V,
+        lambda s: cost(W, b, reduction="sum", offsets={(name, l): s * V}),
+        "sum",
+    )
 
 
 def check_spec(spec, reference=None, oracle=None, fd=True, rng=None):
@@ -620,27 +687,46 @@ def check_spec_steps(spec, reference=None, oracle=None, fd=True, rng=None):
 
 # ---------------------------------------------------------------- the command
 
+
 def add_arguments(parser):
     """The options of ``fuzz`` on an argparse (sub)parser."""
     budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--seconds", type=float, metavar="S",
-                        help="Run random cases for S seconds (default 10 unless --count is given).")
+    budget.add_argument(
+        "--seconds",
+        type=float,
+        metavar="S",
+        help="Run random cases for S seconds (default 10 unless --count is given).",
+    )
     budget.add_argument("--count", type=int, metavar="N", help="Run N random cases.")
-    parser.add_argument("--seed", type=int, metavar="SEED",
-                        help="Seed of the random cases (default: a fresh one, printed). Case i of seed S "
-                             "is always the same network.")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
-                        help="Folder for the case files of disagreements (default cases/regression/).")
-    parser.add_argument("--max-width", type=int, default=64, metavar="W",
-                        help="Largest layer width (default 64; widths are log-uniform in 1..W).")
-    parser.add_argument("--max-batch", type=int, default=128, metavar="N",
-                        help="Largest batch (default 128; log-uniform in 1..N).")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        metavar="SEED",
+        help="Seed of the random cases (default: a fresh one, printed). Case i of seed S is always the same network.",
+    )
+    parser.add_argument(
+        "--out",
+        default=str(DEFAULT_OUT),
+        metavar="DIR",
+        help="Folder for the case files of disagreements (default cases/regression/).",
+    )
+    parser.add_argument(
+        "--max-width",
+        type=int,
+        default=64,
+        metavar="W",
+        help="Largest layer width (default 64; widths are log-uniform in 1..W).",
+    )
+    parser.add_argument(
+        "--max-batch", type=int, default=128, metavar="N", help="Largest batch (default 128; log-uniform in 1..N)."
+    )
     return parser
 
 
 def write_case(spec, problems, out, name, command=None):
     """Write the case file reproducing ``problems``; check that it loads to the same arrays."""
     from oracle.verdict.cases import load_case
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / name
@@ -648,14 +734,16 @@ def write_case(spec, problems, out, name, command=None):
     loaded = spec_from_case(load_case(target))
     for l in spec.W:
         assert np.array_equal(loaded.W[l], spec.W[l]), f"{target}: W{l} does not load back exactly"
-    assert np.array_equal(loaded.x, spec.x) and np.array_equal(loaded.y, spec.y), \
+    assert np.array_equal(loaded.x, spec.x) and np.array_equal(loaded.y, spec.y), (
         f"{target}: x or y does not load back exactly"
+    )
     return target
 
 
 def run(args):
     """``fuzz``: random cases for --seconds or --count; 1 if any disagreement, else 0."""
     from oracle.engines import torch_engine
+
     _oracle()
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     seconds = getattr(args, "seconds", None)
@@ -664,7 +752,7 @@ def run(args):
         seconds = 10.0
     max_width, max_batch = getattr(args, "max_width", 64), getattr(args, "max_batch", 128)
     out = Path(getattr(args, "out", None) or DEFAULT_OUT)
-    threads = torch_engine.threads(1)        # one core: small tensors are faster single-threaded
+    threads = torch_engine.threads(1)  # one core: small tensors are faster single-threaded
     written, failed, diverged, i = [], 0, 0, 0
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
@@ -679,8 +767,9 @@ def run(args):
             diverged += stopped is not None
             if problems:
                 failed += 1
-                target = write_case(spec, problems, out, f"fuzz_seed{seed}_case{i}.yaml",
-                                    command=f"python -m oracle fuzz --seed {seed}")
+                target = write_case(
+                    spec, problems, out, f"fuzz_seed{seed}_case{i}.yaml", command=f"python -m oracle fuzz --seed {seed}"
+                )
                 written.append(target)
                 print(f"DISAGREEMENT in case {i} ({spec.describe()}): written to {target}")
                 for p in problems[:10]:
@@ -693,21 +782,27 @@ def run(args):
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     rate = i / elapsed if elapsed > 0 else float("inf")
     cpu_rate = i / cpu if cpu > 0 else float("inf")
-    print(f"fuzz: {i - failed} of {i} random cases passed ({rate:.0f} cases/s, {elapsed:.1f} s; "
-          f"{cpu_rate:.0f} per CPU second, one thread; seed {seed})")
+    print(
+        f"fuzz: {i - failed} of {i} random cases passed ({rate:.0f} cases/s, {elapsed:.1f} s; "
+        f"{cpu_rate:.0f} per CPU second, one thread; seed {seed})"
+    )
     if diverged:
-        print(f"({diverged} of them left the sane range during gradient descent, |z| > {Z_MAX:g}: "
-              f"their steps before that were compared)")
+        print(
+            f"({diverged} of them left the sane range during gradient descent, |z| > {Z_MAX:g}: "
+            f"their steps before that were compared)"
+        )
     if written:
-        print(f"{failed} disagreement{'s' * (failed != 1)}: reproduce with python -m oracle report "
-              + " ".join(map(str, written)))
+        print(
+            f"{failed} disagreement{'s' * (failed != 1)}: reproduce with python -m oracle report "
+            + " ".join(map(str, written))
+        )
     return 1 if failed else 0
 
 
-def main(argv=None):          # pragma: no cover - the CLI wires ``run`` itself
+def main(argv=None):  # pragma: no cover - the CLI wires ``run`` itself
     parser = add_arguments(argparse.ArgumentParser(prog="fuzz", description=__doc__.splitlines()[0]))
     return run(parser.parse_args(argv))
 
 
-if __name__ == "__main__":    # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

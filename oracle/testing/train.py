@@ -27,6 +27,7 @@ parameters before the t-th update, computed by the engine's own ``forward`` and 
 scikit-learn and matplotlib are imported inside the functions (optional extras): the rest of the
 oracle works without them.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,7 +36,7 @@ import time
 
 import numpy as np
 
-from oracle.authoring.draw import ENGINE_LABELS, _check_path   # labels as in the history figure; .png or .svg
+from oracle.authoring.draw import ENGINE_LABELS, _check_path  # labels as in the history figure; .png or .svg
 
 SIZES = (64, 32, 10)
 ACTIVATIONS = {1: ("tanh", None), 2: ("softmax", None)}
@@ -48,7 +49,7 @@ ETA = 0.5
 SEED = 0
 TEST_SIZE = 0.2
 
-RTOL = 1e-9          # loss histories of two float64 engines: relative agreement at every step
+RTOL = 1e-9  # loss histories of two float64 engines: relative agreement at every step
 MIN_ACCURACY = 0.95  # test accuracy each engine must reach
 
 MISSING_SKLEARN = "the train command needs scikit-learn (its bundled digits data): pip install 'backprop-oracle[data]'"
@@ -56,6 +57,7 @@ MISSING_MATPLOTLIB = "plotting needs matplotlib: pip install 'backprop-oracle[fi
 
 
 # ---------------------------------------------------------------- data and parameters
+
 
 class Data:
     """The digits, split: x_* of shape (N, 64) (one image per row), y_* one-hot (N, 10), labels_* (N,)."""
@@ -67,8 +69,10 @@ class Data:
         self.y_train, self.y_test = eye[labels_train], eye[labels_test]
 
     def __repr__(self):
-        return (f"Data({len(self.x_train)} training / {len(self.x_test)} test examples, "
-                f"{self.x_train.shape[1]} inputs, {self.y_train.shape[1]} classes)")
+        return (
+            f"Data({len(self.x_train)} training / {len(self.x_test)} test examples, "
+            f"{self.x_train.shape[1]} inputs, {self.y_train.shape[1]} classes)"
+        )
 
 
 def load_data(seed=SEED, test_size=TEST_SIZE):
@@ -79,19 +83,19 @@ def load_data(seed=SEED, test_size=TEST_SIZE):
     except ImportError as exc:
         raise ImportError(MISSING_SKLEARN) from exc
     digits = load_digits()
-    x = digits.data.astype(np.float64) / 16.0          # grey levels 0..16 → [0, 1]
+    x = digits.data.astype(np.float64) / 16.0  # grey levels 0..16 → [0, 1]
     labels = digits.target.astype(np.int64)
     x_train, x_test, l_train, l_test = train_test_split(
-        x, labels, test_size=test_size, stratify=labels, random_state=seed)
-    mean = x_train.mean(axis=0)                         # centred with the training mean only
+        x, labels, test_size=test_size, stratify=labels, random_state=seed
+    )
+    mean = x_train.mean(axis=0)  # centred with the training mean only
     return Data(x_train - mean, l_train, x_test - mean, l_test, classes=int(labels.max()) + 1)
 
 
 def init_params(sizes=SIZES, seed=SEED):
     """W^l ~ N(0, 1/n_{l−1}) (column convention: shape (n_l, n_{l−1})), b^l = 0; seeded."""
     rng = np.random.default_rng([seed, 1])
-    W = {l: rng.normal(0.0, 1.0 / np.sqrt(sizes[l - 1]), size=(sizes[l], sizes[l - 1]))
-         for l in range(1, len(sizes))}
+    W = {l: rng.normal(0.0, 1.0 / np.sqrt(sizes[l - 1]), size=(sizes[l], sizes[l - 1])) for l in range(1, len(sizes))}
     b = {l: np.zeros(sizes[l]) for l in range(1, len(sizes))}
     return W, b
 
@@ -110,11 +114,12 @@ def batches(n, batch, steps, seed=SEED):
     out = []
     while len(out) < steps:
         order = rng.permutation(n)
-        out.extend(order[i * batch:(i + 1) * batch] for i in range(min(per_epoch, steps - len(out))))
+        out.extend(order[i * batch : (i + 1) * batch] for i in range(min(per_epoch, steps - len(out))))
     return out
 
 
 # ---------------------------------------------------------------- training
+
 
 @contextlib.contextmanager
 def _one_thread(engine):
@@ -145,8 +150,7 @@ def batch_loss(engine, W, b, x, y, f=None, loss=LOSS):
     return float(engine.loss(name, a[max(W)], y.T, factor=factor, reduction=reduction, axis=0))
 
 
-def train(engine, W0, b0, data, steps=STEPS, batch=BATCH, eta=ETA, seed=SEED, progress=None,
-          f=None, loss=LOSS):
+def train(engine, W0, b0, data, steps=STEPS, batch=BATCH, eta=ETA, seed=SEED, progress=None, f=None, loss=LOSS):
     """Mini-batch SGD on data.x_train with the engine's own train_step.
 
     Step t: the loss of mini-batch t at the current parameters (engine.forward + engine.loss),
@@ -167,8 +171,13 @@ def train(engine, W0, b0, data, steps=STEPS, batch=BATCH, eta=ETA, seed=SEED, pr
             W, b = engine.train_step(W, b, f, x.T, y.T, loss, eta, convention=CONVENTION)
             if progress is not None:
                 progress(t + 1, steps)
-    return {"engine": getattr(engine, "name", str(engine)), "loss": losses, "W": W, "b": b,
-            "seconds": time.perf_counter() - start}
+    return {
+        "engine": getattr(engine, "name", str(engine)),
+        "loss": losses,
+        "W": W,
+        "b": b,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def accuracy(engine, W, b, x, y, f=None):
@@ -189,6 +198,7 @@ def relative_difference(u, v):
 
 
 # ---------------------------------------------------------------- the figure
+
 
 def running_mean(values, window):
     """Mean of the last ``window`` values at every step (fewer at the start)."""
@@ -229,10 +239,23 @@ def plot_losses(histories, path, title=None, window=None):
             steps = np.arange(1, len(h["loss"]) + 1)
             label = ENGINE_LABELS.get(h["engine"], h["engine"])
             color, ls = colors[i % len(colors)], dashes[i % len(dashes)]
-            top.plot(steps, h["loss"], color=color, linestyle=ls, linewidth=0.8, alpha=0.55,
-                     label=f"{label}: loss of each mini-batch")
-            top.plot(steps, running_mean(h["loss"], window), color=color, linestyle=ls,
-                     linewidth=2.4 if i == 0 else 1.4, label=f"{label}: mean of the last {window} steps")
+            top.plot(
+                steps,
+                h["loss"],
+                color=color,
+                linestyle=ls,
+                linewidth=0.8,
+                alpha=0.55,
+                label=f"{label}: loss of each mini-batch",
+            )
+            top.plot(
+                steps,
+                running_mean(h["loss"], window),
+                color=color,
+                linestyle=ls,
+                linewidth=2.4 if i == 0 else 1.4,
+                label=f"{label}: mean of the last {window} steps",
+            )
         top.set_yscale("log")
         top.set_ylabel("cross-entropy of the mini-batch\n(before its update)")
         top.grid(True, which="both", alpha=0.25)
@@ -247,12 +270,13 @@ def plot_losses(histories, path, title=None, window=None):
             steps = np.arange(1, len(diff) + 1)
             shown = diff > 0
             largest = max(largest, float(np.max(diff)) if len(diff) else 0.0)
-            label = (f"{ENGINE_LABELS.get(h['engine'], h['engine'])} vs {first_label} "
-                     f"(identical at {int(np.sum(~shown))} of {len(diff)} steps: not drawn)")
-            bottom.semilogy(steps[shown], diff[shown], ".", markersize=2.5, color=colors[i % len(colors)],
-                            label=label)
+            label = (
+                f"{ENGINE_LABELS.get(h['engine'], h['engine'])} vs {first_label} "
+                f"(identical at {int(np.sum(~shown))} of {len(diff)} steps: not drawn)"
+            )
+            bottom.semilogy(steps[shown], diff[shown], ".", markersize=2.5, color=colors[i % len(colors)], label=label)
         bottom.axhline(RTOL, color="#c0262d", linewidth=1, label=f"tolerance {RTOL:g}")
-        top_limit = max(1e-4, largest * 1e3) if np.isfinite(largest) else 1e-4   # room for the legend
+        top_limit = max(1e-4, largest * 1e3) if np.isfinite(largest) else 1e-4  # room for the legend
         bottom.set_ylim(1e-17, top_limit)
         bottom.set_ylabel("relative difference\nof the losses")
         bottom.set_xlabel("SGD step")
@@ -261,12 +285,12 @@ def plot_losses(histories, path, title=None, window=None):
         fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)
         fmt = path.suffix.lower()[1:]
-        fig.savefig(path, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else {},
-                    facecolor="white")
+        fig.savefig(path, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else {}, facecolor="white")
     return path
 
 
 # ---------------------------------------------------------------- the command
+
 
 class _ProgressBar:
     """A one-line progress bar on standard error, drawn only when standard error is a terminal."""
@@ -296,6 +320,7 @@ def _positive_int(text):
     value = int(text)
     if value < 1:
         import argparse
+
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
     return value
 
@@ -304,22 +329,25 @@ def _positive_float(text):
     value = float(text)
     if not value > 0:
         import argparse
+
         raise argparse.ArgumentTypeError(f"must be positive, not {text}")
     return value
 
 
 def add_arguments(parser):
     """The options of ``train``."""
-    parser.add_argument("--steps", type=_positive_int, default=STEPS,
-                        help=f"Mini-batch SGD steps (default {STEPS}).")
-    parser.add_argument("--batch", type=_positive_int, default=BATCH,
-                        help=f"Examples per mini-batch (default {BATCH}).")
-    parser.add_argument("--eta", type=_positive_float, default=ETA,
-                        help=f"Learning rate η (default {ETA}).")
-    parser.add_argument("--seed", type=int, default=SEED,
-                        help=f"Seed of the split, the initial weights and the batch order (default {SEED}).")
-    parser.add_argument("--plot", metavar="FILE",
-                        help="Save the loss curves of both engines to FILE (.png or .svg).")
+    parser.add_argument("--steps", type=_positive_int, default=STEPS, help=f"Mini-batch SGD steps (default {STEPS}).")
+    parser.add_argument(
+        "--batch", type=_positive_int, default=BATCH, help=f"Examples per mini-batch (default {BATCH})."
+    )
+    parser.add_argument("--eta", type=_positive_float, default=ETA, help=f"Learning rate η (default {ETA}).")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help=f"Seed of the split, the initial weights and the batch order (default {SEED}).",
+    )
+    parser.add_argument("--plot", metavar="FILE", help="Save the loss curves of both engines to FILE (.png or .svg).")
     return parser
 
 
@@ -351,59 +379,93 @@ def run(args):
         print(exc, file=sys.stderr)
         return 2
     if not 1 <= args.batch <= len(data.x_train):
-        print(f"--batch must be at most the {len(data.x_train)} training examples, not {args.batch}",
-              file=sys.stderr)
+        print(f"--batch must be at most the {len(data.x_train)} training examples, not {args.batch}", file=sys.stderr)
         return 2
 
     W0, b0 = init_params(SIZES, args.seed)
     bar = _ProgressBar()
     histories = []
     for engine in (refimpl, torch_engine):
-        histories.append(train(engine, W0, b0, data, steps=args.steps, batch=args.batch, eta=args.eta,
-                               seed=args.seed, progress=lambda t, n, e=engine.name: bar(e, t, n)))
+        histories.append(
+            train(
+                engine,
+                W0,
+                b0,
+                data,
+                steps=args.steps,
+                batch=args.batch,
+                eta=args.eta,
+                seed=args.seed,
+                progress=lambda t, n, e=engine.name: bar(e, t, n),
+            )
+        )
     bar.clear()
 
-    accuracies = {h["engine"]: accuracy(engine, h["W"], h["b"], data.x_test, data.labels_test)
-                  for engine, h in zip((refimpl, torch_engine), histories)}
-    train_acc = {h["engine"]: accuracy(engine, h["W"], h["b"], data.x_train, data.labels_train)
-                 for engine, h in zip((refimpl, torch_engine), histories)}
+    accuracies = {
+        h["engine"]: accuracy(engine, h["W"], h["b"], data.x_test, data.labels_test)
+        for engine, h in zip((refimpl, torch_engine), histories)
+    }
+    train_acc = {
+        h["engine"]: accuracy(engine, h["W"], h["b"], data.x_train, data.labels_train)
+        for engine, h in zip((refimpl, torch_engine), histories)
+    }
     diff = relative_difference(histories[0]["loss"], histories[1]["loss"])
     worst = int(np.argmax(diff))
     max_diff = float(diff[worst]) if np.all(np.isfinite(diff)) else float("inf")
-    params_diff = max(float(np.max(np.abs(histories[0][k][l] - histories[1][k][l]))
-                            / max(np.max(np.abs(histories[0][k][l])), 1e-300))
-                      for k in ("W", "b") for l in histories[0][k])
+    params_diff = max(
+        float(np.max(np.abs(histories[0][k][l] - histories[1][k][l])) / max(np.max(np.abs(histories[0][k][l])), 1e-300))
+        for k in ("W", "b")
+        for l in histories[0][k]
+    )
 
-    print(f"digits (scikit-learn): {len(data.x_train)} training / {len(data.x_test)} test images of 8×8; "
-          f"network {'-'.join(map(str, SIZES))}, tanh then softmax, cross-entropy (batch mean), float64")
-    print(f"SGD: {args.steps} steps, batch {args.batch}, η = {args.eta:g}, seed {args.seed}; "
-          f"the same initial weights and batches for both engines\n")
-    rows = [[ENGINE_LABELS[h["engine"]], f"{h['loss'][0]:.6f}", f"{h['loss'][-1]:.6f}",
-             f"{100 * train_acc[h['engine']]:.2f} %", f"{100 * accuracies[h['engine']]:.2f} %",
-             f"{h['seconds']:.1f} s"] for h in histories]
-    print(tabulate(rows, headers=["engine", "first loss", "final loss (last batch)", "train accuracy",
-                                  "test accuracy", "time"], disable_numparse=True))
-    print(f"\nlargest relative difference of the loss histories: {max_diff:.2e} (step {worst + 1}); "
-          f"tolerance {RTOL:g}")
-    print(f"largest difference of the final parameters, relative to the largest entry of each: "
-          f"{params_diff:.2e}")
+    print(
+        f"digits (scikit-learn): {len(data.x_train)} training / {len(data.x_test)} test images of 8×8; "
+        f"network {'-'.join(map(str, SIZES))}, tanh then softmax, cross-entropy (batch mean), float64"
+    )
+    print(
+        f"SGD: {args.steps} steps, batch {args.batch}, η = {args.eta:g}, seed {args.seed}; "
+        f"the same initial weights and batches for both engines\n"
+    )
+    rows = [
+        [
+            ENGINE_LABELS[h["engine"]],
+            f"{h['loss'][0]:.6f}",
+            f"{h['loss'][-1]:.6f}",
+            f"{100 * train_acc[h['engine']]:.2f} %",
+            f"{100 * accuracies[h['engine']]:.2f} %",
+            f"{h['seconds']:.1f} s",
+        ]
+        for h in histories
+    ]
+    print(
+        tabulate(
+            rows,
+            headers=["engine", "first loss", "final loss (last batch)", "train accuracy", "test accuracy", "time"],
+            disable_numparse=True,
+        )
+    )
+    print(f"\nlargest relative difference of the loss histories: {max_diff:.2e} (step {worst + 1}); tolerance {RTOL:g}")
+    print(f"largest difference of the final parameters, relative to the largest entry of each: {params_diff:.2e}")
 
     problems = []
     if not max_diff <= RTOL:
-        problems.append(f"the loss histories differ by {max_diff:.2e} > {RTOL:g} (relative) "
-                        f"at step {worst + 1}")
+        problems.append(f"the loss histories differ by {max_diff:.2e} > {RTOL:g} (relative) at step {worst + 1}")
     for h in histories:
         acc = accuracies[h["engine"]]
         if not acc >= MIN_ACCURACY:
             problems.append(f"test accuracy of {h['engine']} is {100 * acc:.2f} % < {100 * MIN_ACCURACY:g} %")
     if args.plot:
-        title = (f"scikit-learn digits, {'-'.join(map(str, SIZES))} tanh/softmax, SGD: {args.steps} steps, "
-                 f"batch {args.batch}, η = {args.eta:g}, seed {args.seed}\ntest accuracy: "
-                 + ", ".join(f"{h['engine']} {100 * accuracies[h['engine']]:.2f} %" for h in histories))
+        title = (
+            f"scikit-learn digits, {'-'.join(map(str, SIZES))} tanh/softmax, SGD: {args.steps} steps, "
+            f"batch {args.batch}, η = {args.eta:g}, seed {args.seed}\ntest accuracy: "
+            + ", ".join(f"{h['engine']} {100 * accuracies[h['engine']]:.2f} %" for h in histories)
+        )
         print(f"plot: {plot_losses(histories, args.plot, title)}")
     for problem in problems:
         print(f"FAIL: {problem}")
     if not problems:
-        print(f"OK: the histories agree to {RTOL:g} at every step and both engines reach "
-              f"≥ {100 * MIN_ACCURACY:g} % test accuracy")
+        print(
+            f"OK: the histories agree to {RTOL:g} at every step and both engines reach "
+            f"≥ {100 * MIN_ACCURACY:g} % test accuracy"
+        )
     return 1 if problems else 0

@@ -5,6 +5,7 @@ completely — every problem is a CaseError naming the file, line and column
 — and returns a ``Case`` ready for the engines: arrays as float64, layers
 keyed by the lectures' layer number, expressions parsed.
 """
+
 from __future__ import annotations
 
 import errno
@@ -24,7 +25,7 @@ from oracle.verdict.yamlsafe import Number, load
 
 KINDS = ("activation", "loss", "network", "graph", "jacobian")
 CONVENTIONS = ("column", "row")
-ACTIVATIONS = refimpl.ACTIVATIONS     # the names are refimpl's registries' (one source)
+ACTIVATIONS = refimpl.ACTIVATIONS  # the names are refimpl's registries' (one source)
 LOSSES = refimpl.LOSSES
 REDUCTIONS = ("sum", "mean")
 
@@ -52,18 +53,18 @@ class Expected:
 
     quantity: str
     value: np.ndarray
-    decimals: np.ndarray          # per element, as printed
+    decimals: np.ndarray  # per element, as printed
     line: int
     col: int
-    texts: list = field(default_factory=list)   # each number as written in the case
-    allowance: float = 0.0        # extra absolute tolerance for rounded intermediates carried forward
+    texts: list = field(default_factory=list)  # each number as written in the case
+    allowance: float = 0.0  # extra absolute tolerance for rounded intermediates carried forward
     reason: str | None = None
-    erratum: str | None = None    # the note, when the document is wrong here
+    erratum: str | None = None  # the note, when the document is wrong here
     correct: np.ndarray | None = None
     correct_decimals: np.ndarray | None = None
-    computed: bool = False        # not printed in the document (an answer key value)
-    heading: str | None = None    # the slide heading of this value, where it differs from the case's
-    exact: bool = False           # the printed value is exact (e.g. ReLU's 0, integer arithmetic)
+    computed: bool = False  # not printed in the document (an answer key value)
+    heading: str | None = None  # the slide heading of this value, where it differs from the case's
+    exact: bool = False  # the printed value is exact (e.g. ReLU's 0, integer arithmetic)
     correct_texts: list | None = None
 
 
@@ -79,8 +80,8 @@ class Formula:
     col: int
     erratum: str | None = None
     correct: str | None = None
-    correct_tree: tuple | None = None   # the correct formula, checked like the printed one
-    heading: str | None = None          # the slide heading of this formula, where it differs from the case's
+    correct_tree: tuple | None = None  # the correct formula, checked like the printed one
+    heading: str | None = None  # the slide heading of this formula, where it differs from the case's
 
 
 @dataclass
@@ -90,14 +91,14 @@ class Case:
     kind: str
     source: dict
     convention: str = "column"
-    precision: str = "float64"                    # float32: the engines compute in single precision
+    precision: str = "float64"  # float32: the engines compute in single precision
     note: str | None = None
-    given: dict = field(default_factory=dict)     # the kind's inputs, as engine arguments
+    given: dict = field(default_factory=dict)  # the kind's inputs, as engine arguments
     quantities: dict = field(default_factory=dict)  # name → expected number of elements
-    define: dict = field(default_factory=dict)    # name → (expression tree, source text)
+    define: dict = field(default_factory=dict)  # name → (expression tree, source text)
     expect: list = field(default_factory=list)
     formulas: list = field(default_factory=list)
-    raw: bytes = b""                              # the file's bytes as loaded
+    raw: bytes = b""  # the file's bytes as loaded
 
     @property
     def id(self):
@@ -105,6 +106,7 @@ class Case:
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def _err(path, node, message):
     return CaseError(path, node.line, node.col, message)
@@ -152,6 +154,7 @@ def _choice(path, node, what, choices):
 
 def _array(path, node, what, texts=False):
     """A number or a (nested, rectangular) list of numbers → (values, decimals[, texts as printed])."""
+
     def walk(n):
         if isinstance(n.value, list):
             if not n.value:
@@ -187,8 +190,12 @@ def _key_error(path, node, key, message):
 def _check_fields(path, node, allowed, what):
     for key in _mapping(path, node, what):
         if key not in allowed:
-            raise _key_error(path, node, key, f"unknown field {key!r} in {what}{suggest(key, allowed)}"
-                             f" (allowed: {', '.join(sorted(allowed))})")
+            raise _key_error(
+                path,
+                node,
+                key,
+                f"unknown field {key!r} in {what}{suggest(key, allowed)} (allowed: {', '.join(sorted(allowed))})",
+            )
 
 
 def _require(path, node, keys, what):
@@ -220,8 +227,12 @@ def _loss(path, node):
         factor_value = _number(path, factor, "loss factor").value
     name = _choice(path, f["name"], "loss", LOSSES)
     if not factor_value > 0:
-        raise _err(path, factor, f"the loss factor must be > 0 (a constant in front of the {name} sum), not "
-                   f"{factor.value.text if isinstance(factor.value, Number) else factor.value}")
+        raise _err(
+            path,
+            factor,
+            f"the loss factor must be > 0 (a constant in front of the {name} sum), not "
+            f"{factor.value.text if isinstance(factor.value, Number) else factor.value}",
+        )
     return name, factor_value, _choice(path, f["reduction"], "reduction", REDUCTIONS)
 
 
@@ -236,16 +247,20 @@ def _leaves(node):
             yield n
 
 
-PROBABILITIES = {   # loss → {given: (lowest, highest, why)}
-    "binary_cross_entropy": {"a": (0.0, 1.0, "the outputs a are probabilities"),
-                             "y": (0.0, 1.0, "the targets y are probabilities")},
-    "cross_entropy": {"a": (0.0, None, "ln a is not defined for a < 0"),
-                      "y": (0.0, None, "the targets y weigh ln a: a distribution such as one-hot")},
+PROBABILITIES = {  # loss → {given: (lowest, highest, why)}
+    "binary_cross_entropy": {
+        "a": (0.0, 1.0, "the outputs a are probabilities"),
+        "y": (0.0, 1.0, "the targets y are probabilities"),
+    },
+    "cross_entropy": {
+        "a": (0.0, None, "ln a is not defined for a < 0"),
+        "y": (0.0, None, "the targets y weigh ln a: a distribution such as one-hot"),
+    },
 }
 
 
 FLOAT32_MAX, FLOAT32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
-FLOAT32_GIVEN = ("z", "a", "y", "x", "W", "b", "layers")    # the arrays a float32 case computes with
+FLOAT32_GIVEN = ("z", "a", "y", "x", "W", "b", "layers")  # the arrays a float32 case computes with
 
 
 def _check_float32(path, fields):
@@ -260,11 +275,18 @@ def _check_float32(path, fields):
             elif isinstance(n.value, Number):
                 v = abs(n.value.value)
                 if v > FLOAT32_MAX:
-                    raise _err(path, n, f"{n.value.text} overflows a 32-bit float (precision: float32; the largest "
-                               f"is about 3.4e38)")
+                    raise _err(
+                        path,
+                        n,
+                        f"{n.value.text} overflows a 32-bit float (precision: float32; the largest is about 3.4e38)",
+                    )
                 if 0 < v < FLOAT32_TINY:
-                    raise _err(path, n, f"{n.value.text} is below the smallest normal 32-bit float (precision: "
-                               f"float32; about 1.2e-38): write 0 if 0 is meant")
+                    raise _err(
+                        path,
+                        n,
+                        f"{n.value.text} is below the smallest normal 32-bit float (precision: "
+                        f"float32; about 1.2e-38): write 0 if 0 is meant",
+                    )
 
 
 def _check_range(path, node, what, loss):
@@ -273,8 +295,9 @@ def _check_range(path, node, what, loss):
     if bounds is None:
         return
     low, high, why = bounds
-    outside, allowed = (f"outside [{low:g}, {high:g}]", f"in [{low:g}, {high:g}]") if high is not None else \
-        ("negative", f"≥ {low:g}")
+    outside, allowed = (
+        (f"outside [{low:g}, {high:g}]", f"in [{low:g}, {high:g}]") if high is not None else ("negative", f"≥ {low:g}")
+    )
     for leaf in _leaves(node):
         v = leaf.value.value
         if v < low or (high is not None and v > high):
@@ -289,11 +312,12 @@ def _parse_expr(path, node, what):
         # a quoted scalar starts one column before its text
         col = node.col + exc.offset + (1 if node.quoted else 0)
         raise CaseError(path, node.line, col, f"{what}: {exc.message}") from None
-    except RecursionError:      # the parser's own limits should come first; this is the last guard
+    except RecursionError:  # the parser's own limits should come first; this is the last guard
         raise _err(path, node, f"{what}: the expression is nested too deeply to parse") from None
 
 
 # ---------------------------------------------------------------- kinds
+
 
 def _load_activation(path, fields, case):
     name, param = _activation(path, fields["activation"])
@@ -350,9 +374,12 @@ def _load_network(path, fields, case, limits=DEFAULT):
         if w_in != n_in:
             source = "the input has" if l == 1 else f"layer {l - 1} has"
             orient = "(out, in)" if col else "(in, out)"
-            raise _err(path, layer.value["W"],
-                       f"W{l} has shape {_shape(w)}, i.e. {w_in} inputs in the {case.convention} convention "
-                       f"{orient}, but {source} {n_in} {'features' if l == 1 else 'units'}")
+            raise _err(
+                path,
+                layer.value["W"],
+                f"W{l} has shape {_shape(w)}, i.e. {w_in} inputs in the {case.convention} convention "
+                f"{orient}, but {source} {n_in} {'features' if l == 1 else 'units'}",
+            )
         W[l] = w
         bias = layer.value.get("b")
         if bias is None or bias.value is None:
@@ -368,9 +395,13 @@ def _load_network(path, fields, case, limits=DEFAULT):
     L = len(W)
     y_units = y.size // N if y.size % N == 0 else -1
     if y.size != N * shapes[L] or y_units != shapes[L]:
-        raise _err(path, fields["y"], f"y has {y.size} values but the network has {shapes[L]} "
-                   f"output{'s' * (shapes[L] != 1)} "
-                   f"for {N} example{'s' if N > 1 else ''}")
+        raise _err(
+            path,
+            fields["y"],
+            f"y has {y.size} values but the network has {shapes[L]} "
+            f"output{'s' * (shapes[L] != 1)} "
+            f"for {N} example{'s' if N > 1 else ''}",
+        )
     loss = _loss(path, fields["loss"])
     _check_range(path, fields["y"], "y", loss[0])
     eta, steps, frozen = None, 0, ()
@@ -384,16 +415,23 @@ def _load_network(path, fields, case, limits=DEFAULT):
         if allow is not None and not isinstance(allow.value, bool):
             raise _err(path, allow, f"allow_nonpositive_eta must be true or false, not {_describe(allow)}")
         if eta <= 0 and not (allow is not None and allow.value):
-            raise _err(path, gd.value["eta"], f"eta must be > 0 for gradient descent, not {eta_number.text} "
-                       f"(a case that means a step of zero or uphill says allow_nonpositive_eta: true)")
+            raise _err(
+                path,
+                gd.value["eta"],
+                f"eta must be > 0 for gradient descent, not {eta_number.text} "
+                f"(a case that means a step of zero or uphill says allow_nonpositive_eta: true)",
+            )
         steps = 1
         if "steps" in gd.value:
             s = _number(path, gd.value["steps"], "steps")
             if s.value != int(s.value) or s.value < 1:
                 raise _err(path, gd.value["steps"], f"steps must be a whole number ≥ 1, not {s.text}")
             if s.value > limits.max_steps:
-                raise _err(path, gd.value["steps"], f"steps: {s.text} gradient-descent steps are more than a case "
-                           f"may run; {hint('max_steps', limits)}")
+                raise _err(
+                    path,
+                    gd.value["steps"],
+                    f"steps: {s.text} gradient-descent steps are more than a case may run; {hint('max_steps', limits)}",
+                )
             steps = int(s.value)
         frozen_node = gd.value.get("frozen")
         if frozen_node is not None:
@@ -401,8 +439,18 @@ def _load_network(path, fields, case, limits=DEFAULT):
                 raise _err(path, frozen_node, "frozen must be a list such as [b1, W2]")
             names = [f"W{l}" for l in W] + [f"b{l}" for l in W if b[l] is not None]
             frozen = tuple(_choice(path, n, "frozen parameter", names) for n in frozen_node.value)
-    case.given = {"W": W, "b": b, "f": f, "x": x, "y": y, "loss": loss, "eta": eta, "steps": steps,
-                  "frozen": frozen, "N": N}
+    case.given = {
+        "W": W,
+        "b": b,
+        "f": f,
+        "x": x,
+        "y": y,
+        "loss": loss,
+        "eta": eta,
+        "steps": steps,
+        "frozen": frozen,
+        "N": N,
+    }
     # in the order of the computation: forward pass, cost, backward pass layer by layer, update
     q = {}
     elementwise = {l: f[l][0] not in ("softmax", "log_softmax") for l in W}
@@ -443,8 +491,12 @@ def _load_graph(path, fields, case):
             raise _err(path, node, f"node {name}: {exc}") from None
         unknown = sorted(expr_lang.names(tree) - known)
         if unknown:
-            raise _err(path, node, f"node {name} uses {unknown[0]!r}, which is neither an input nor an "
-                       f"earlier node{suggest(unknown[0], known)}")
+            raise _err(
+                path,
+                node,
+                f"node {name} uses {unknown[0]!r}, which is neither an input nor an "
+                f"earlier node{suggest(unknown[0], known)}",
+            )
         program.append((name, tree))
         known.add(name)
     if not program:
@@ -463,7 +515,7 @@ def _load_graph(path, fields, case):
                 offsets[name] = _number(path, node, f"perturbation of {name}").value
             perturbations.append(offsets)
     case.given = {"program": program, "inputs": inputs, "perturbations": perturbations}
-    ordered = list(inputs) + [name for name, _ in program]      # file order, the same in every process
+    ordered = list(inputs) + [name for name, _ in program]  # file order, the same in every process
     q = {name: 1 for name in ordered}
     q.update({f"d{out}/d{name}": 1 for name in ordered})
     for offsets in perturbations:
@@ -490,8 +542,9 @@ def _load_jacobian(path, fields, case):
     x = x.reshape(-1)
     n_in, n_out = (W.shape[1], W.shape[0]) if case.convention == "column" else W.shape
     if x.size != n_in:
-        raise _err(path, fields["x"], f"x has {x.size} entries but W has {n_in} inputs in the "
-                   f"{case.convention} convention")
+        raise _err(
+            path, fields["x"], f"x has {x.size} entries but W has {n_in} inputs in the {case.convention} convention"
+        )
     b = None
     if fields.get("b") is not None and fields["b"].value is not None:
         b, _ = _array(path, fields["b"], "b")
@@ -501,11 +554,17 @@ def _load_jacobian(path, fields, case):
     case.quantities = {"dz/dx": n_out * n_in, "dz/dW": n_out * W.size}
 
 
-_LOADERS = {"activation": _load_activation, "loss": _load_loss, "network": _load_network,
-            "graph": _load_graph, "jacobian": _load_jacobian}
+_LOADERS = {
+    "activation": _load_activation,
+    "loss": _load_loss,
+    "network": _load_network,
+    "graph": _load_graph,
+    "jacobian": _load_jacobian,
+}
 
 
 # ---------------------------------------------------------------- bindings
+
 
 def binding(quantity):
     """The name a quantity has inside expressions: z[1] → z1, dC/dW[2] → dC_dW2, W[1]' → W1_new,
@@ -526,11 +585,13 @@ def given_bindings(case):
     """Names of the given values usable in expressions."""
     g = case.given
     if case.kind == "network":
-        def batch(v):   # one example as a column (n, 1), or a row (1, n): the engines' shapes
+
+        def batch(v):  # one example as a column (n, 1), or a row (1, n): the engines' shapes
             v = np.asarray(v, dtype=float)
             if v.ndim == 1:
                 return v[:, None] if case.convention == "column" else v[None, :]
             return v
+
         env = {"x": batch(g["x"]), "y": batch(g["y"]), "N": float(g["N"])}
         if g["eta"] is not None:
             env["eta"] = g["eta"]
@@ -569,28 +630,41 @@ def _load_expect(path, node, case, known):
         value, decimals, texts = _array(path, fields["value"], quantity, texts=True)
         size = known[quantity]
         if size is not None and value.size != size:
-            raise _err(path, fields["value"], f"{quantity} has {value.size} value{'s' if value.size > 1 else ''}"
-                       f" here but the case gives it {size}")
+            raise _err(
+                path,
+                fields["value"],
+                f"{quantity} has {value.size} value{'s' if value.size > 1 else ''} here but the case gives it {size}",
+            )
         e = Expected(quantity, value, decimals, entry.line, entry.col, texts=texts.reshape(-1).tolist())
         if "allowance" in fields:
             e.allowance = _number(path, fields["allowance"], "allowance").value
             if e.allowance < 0:
-                raise _err(path, fields["allowance"], f"an allowance is an extra tolerance ≥ 0, not "
-                           f"{fields['allowance'].value.text}")
+                raise _err(
+                    path,
+                    fields["allowance"],
+                    f"an allowance is an extra tolerance ≥ 0, not {fields['allowance'].value.text}",
+                )
             if "reason" not in fields:
-                raise _err(path, fields["allowance"], "an allowance needs a reason (why the document's "
-                           "rounding goes beyond its last printed decimal)")
+                raise _err(
+                    path,
+                    fields["allowance"],
+                    "an allowance needs a reason (why the document's rounding goes beyond its last printed decimal)",
+                )
         if "reason" in fields:
             e.reason = _string(path, fields["reason"], "reason")
         if "erratum" in fields:
             e.erratum = _string(path, fields["erratum"], "erratum")
             if "correct" in fields:
-                e.correct, e.correct_decimals, ctexts = _array(path, fields["correct"], f"correct {quantity}",
-                                                               texts=True)
+                e.correct, e.correct_decimals, ctexts = _array(
+                    path, fields["correct"], f"correct {quantity}", texts=True
+                )
                 e.correct_texts = ctexts.reshape(-1).tolist()
                 if e.correct.size != value.size:
-                    raise _err(path, fields["correct"], f"correct {quantity} has {e.correct.size} values "
-                               f"but the printed value has {value.size}")
+                    raise _err(
+                        path,
+                        fields["correct"],
+                        f"correct {quantity} has {e.correct.size} values but the printed value has {value.size}",
+                    )
         elif "correct" in fields:
             raise _err(path, fields["correct"], "'correct' belongs to an erratum: add erratum: <note>")
         if "heading" in fields:
@@ -616,13 +690,17 @@ def _load_formulas(path, node, case, known_bindings, known_quantities):
         tree = _parse_expr(path, f["expr"], "formula expr")
         unknown = sorted(expr_lang.names(tree) - known_bindings)
         if unknown:
-            raise _err(path, f["expr"], f"formula uses {unknown[0]!r}, which this case does not define"
-                       f"{suggest(unknown[0], known_bindings)}")
+            raise _err(
+                path,
+                f["expr"],
+                f"formula uses {unknown[0]!r}, which this case does not define{suggest(unknown[0], known_bindings)}",
+            )
         equals = _string(path, f["equals"], "equals")
         if equals not in known_quantities:
             raise _err(path, f["equals"], f"unknown quantity {equals!r}{suggest(equals, known_quantities)}")
-        formula = Formula(_string(path, f["name"], "name"), _string(path, f["printed"], "printed"),
-                          tree, equals, item.line, item.col)
+        formula = Formula(
+            _string(path, f["name"], "name"), _string(path, f["printed"], "printed"), tree, equals, item.line, item.col
+        )
         if "heading" in f:
             formula.heading = _string(path, f["heading"], "heading")
         if "erratum" in f:
@@ -632,24 +710,37 @@ def _load_formulas(path, node, case, known_bindings, known_quantities):
                 formula.correct_tree = _parse_expr(path, f["correct"], "formula correct")
                 unknown = sorted(expr_lang.names(formula.correct_tree) - known_bindings)
                 if unknown:
-                    raise _err(path, f["correct"], f"correct formula uses {unknown[0]!r}, which this case "
-                               f"does not define{suggest(unknown[0], known_bindings)}")
+                    raise _err(
+                        path,
+                        f["correct"],
+                        f"correct formula uses {unknown[0]!r}, which this case "
+                        f"does not define{suggest(unknown[0], known_bindings)}",
+                    )
         out.append(formula)
     return out
 
 
 CASE_SUFFIXES = (".yaml", ".yml")
 
-_KINDS_OF_FILE = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                  (stat.S_ISSOCK, "a socket"))
+_KINDS_OF_FILE = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _not_regular(path, mode):
     for test, what in _KINDS_OF_FILE:
         if test(mode):
-            return CaseError(path, 1, 1, f"{what}, not a case file: only regular files are read as cases"
-                             + ("" if test is stat.S_ISDIR else " (it was not opened)"))
+            return CaseError(
+                path,
+                1,
+                1,
+                f"{what}, not a case file: only regular files are read as cases"
+                + ("" if test is stat.S_ISDIR else " (it was not opened)"),
+            )
     return CaseError(path, 1, 1, "not a regular file: only regular files are read as cases (it was not opened)")
 
 
@@ -665,8 +756,9 @@ def read_case_file(path, limits=None) -> bytes:
         raise CaseError(path, 1, 1, "no such file or folder") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise CaseError(path, 1, 1, "a symbolic link that loops (it leads back to itself): not a case file"
-                            ) from None
+            raise CaseError(
+                path, 1, 1, "a symbolic link that loops (it leads back to itself): not a case file"
+            ) from None
         raise CaseError(path, 1, 1, f"cannot read the file: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):
         raise _not_regular(path, st.st_mode)
@@ -677,7 +769,7 @@ def read_case_file(path, limits=None) -> bytes:
     try:
         fd = os.open(path, flags)
         with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):      # replaced between stat and open
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced between stat and open
                 raise _not_regular(path, os.fstat(f.fileno()).st_mode)
             raw = f.read(limits.max_bytes + 1)
     except OSError as exc:
@@ -692,11 +784,12 @@ def decode_case(path, raw) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = raw[:exc.start]
+        before = raw[: exc.start]
         line = before.count(b"\n") + 1
-        col = len(before[before.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1
-        raise CaseError(path, line, col, f"the byte 0x{raw[exc.start]:02x} is not UTF-8 ({exc.reason}): case files "
-                        f"are UTF-8 text") from None
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")) + 1
+        raise CaseError(
+            path, line, col, f"the byte 0x{raw[exc.start]:02x} is not UTF-8 ({exc.reason}): case files are UTF-8 text"
+        ) from None
 
 
 def load_case(path, limits=None) -> Case:
@@ -714,14 +807,25 @@ def guarded(path, work, limits=None):
     except CaseError:
         raise
     except RecursionError:
-        raise CaseError(path, 1, 1, f"nested too deeply for Python's stack: lower --max-depth (now "
-                        f"{limits.max_depth})") from None
+        raise CaseError(
+            path, 1, 1, f"nested too deeply for Python's stack: lower --max-depth (now {limits.max_depth})"
+        ) from None
     except MemoryError:
-        raise CaseError(path, 1, 1, f"too large to fit in memory: lower --max-elements (now {limits.max_elements}) "
-                        f"or --max-total (now {limits.max_total})") from None
-    except Exception as exc:        # a bug of the loader: still one located line, never a traceback
-        raise CaseError(path, 1, 1, f"the loader failed ({type(exc).__name__}: {exc}); this is a bug of "
-                        f"backprop-oracle, please report it with the file") from None
+        raise CaseError(
+            path,
+            1,
+            1,
+            f"too large to fit in memory: lower --max-elements (now {limits.max_elements}) "
+            f"or --max-total (now {limits.max_total})",
+        ) from None
+    except Exception as exc:  # a bug of the loader: still one located line, never a traceback
+        raise CaseError(
+            path,
+            1,
+            1,
+            f"the loader failed ({type(exc).__name__}: {exc}); this is a bug of "
+            f"backprop-oracle, please report it with the file",
+        ) from None
 
 
 def _load_case(path, limits):
@@ -744,8 +848,13 @@ def case_from_node(path, raw, root, limits=None) -> Case:
     source = fields["source"]
     _check_fields(path, source, {"document", "heading", "instance"}, "source")
     _require(path, source, ("document", "heading"), "source")
-    case = Case(path=path, raw=raw, title=_string(path, fields["title"], "title"), kind=kind,
-                source={k: _string(path, v, f"source {k}") for k, v in source.value.items()})
+    case = Case(
+        path=path,
+        raw=raw,
+        title=_string(path, fields["title"], "title"),
+        kind=kind,
+        source={k: _string(path, v, f"source {k}") for k, v in source.value.items()},
+    )
     if "convention" in fields:
         case.convention = _choice(path, fields["convention"], "convention", CONVENTIONS)
     if "note" in fields:
@@ -767,10 +876,14 @@ def case_from_node(path, raw, root, limits=None) -> Case:
             tree = _parse_expr(path, node, f"define {name}")
             unknown = sorted(expr_lang.names(tree) - bindings)
             if unknown:
-                raise _err(path, node, f"define {name} uses {unknown[0]!r}, which this case does not define"
-                           f"{suggest(unknown[0], bindings)}")
+                raise _err(
+                    path,
+                    node,
+                    f"define {name} uses {unknown[0]!r}, which this case does not define"
+                    f"{suggest(unknown[0], bindings)}",
+                )
             case.define[name] = (tree, node.value)
-            case.quantities[name] = None        # size known only once computed
+            case.quantities[name] = None  # size known only once computed
             if binding(name):
                 bindings.add(binding(name))
     if "expect" in fields:
@@ -790,8 +903,10 @@ def discover(paths):
     for p in map(Path, paths):
         if p.is_dir() and not p.name.endswith(CASE_SUFFIXES):
             matches = _walk(p)
-            found.extend(sorted(m for m in matches if m.name.endswith(".yaml"))
-                         + sorted(m for m in matches if m.name.endswith(".yml")))
+            found.extend(
+                sorted(m for m in matches if m.name.endswith(".yaml"))
+                + sorted(m for m in matches if m.name.endswith(".yml"))
+            )
         else:
             found.append(p)
     return found

@@ -10,6 +10,7 @@ Tolerances (README, "Tolerances"):
 - a printed formula holds when it agrees with each engine's quantity to
   that engine's tolerance.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,9 +29,9 @@ class Element:
 
     index: tuple
     document: float | None
-    engines: dict                   # engine name → float or None (not provided)
-    difference: float               # largest |document − engine|, else largest |engine − engine|
-    tolerance: float | None         # for the document comparison
+    engines: dict  # engine name → float or None (not provided)
+    difference: float  # largest |document − engine|, else largest |engine − engine|
+    tolerance: float | None  # for the document comparison
     status: str
     message: str = ""
 
@@ -51,9 +52,9 @@ class Check:
     correct: object = None
     allowance: float = 0.0
     reason: str | None = None
-    printed: str | None = None      # formulas: the text of the printed formula
-    texts: list | None = None       # documented numbers as written
-    heading: str | None = None      # slide heading, where it differs from the case's
+    printed: str | None = None  # formulas: the text of the printed formula
+    texts: list | None = None  # documented numbers as written
+    heading: str | None = None  # slide heading, where it differs from the case's
 
     @property
     def source_heading(self):
@@ -75,7 +76,7 @@ def doc_tolerance(value, decimals, allowance=0.0, exact=False):
 
 
 def _agree(u, v, tol_u, tol_v):
-    return bool(agree(u, v, tol_u, tol_v))        # the one agreement rule (oracle.verdict.engines)
+    return bool(agree(u, v, tol_u, tol_v))  # the one agreement rule (oracle.verdict.engines)
 
 
 def _flat(value, size):
@@ -94,8 +95,7 @@ def _fmt_shape(value):
     return "×".join(map(str, np.shape(value))) or "scalar"
 
 
-def _engine_elements(values, names, tols, size, document=None, decimals=None, allowance=0.0,
-                     erratum=None, exact=False):
+def _engine_elements(values, names, tols, size, document=None, decimals=None, allowance=0.0, erratum=None, exact=False):
     """Element-wise comparison of the engines (and the document, when given)."""
     flats, problems, shapes = {}, [], {}
     for name in names:
@@ -104,22 +104,24 @@ def _engine_elements(values, names, tols, size, document=None, decimals=None, al
             problems.append(f"{name} {problem}")
         if arr is not None and problem is None:
             flats[name] = arr
-            shapes[name] = tuple(n for n in np.shape(values[name]) if n != 1)   # singleton axes aside
+            shapes[name] = tuple(n for n in np.shape(values[name]) if n != 1)  # singleton axes aside
     if len(set(shapes.values())) > 1:
         first = next(iter(shapes))
         for name, shape in shapes.items():
             if shape != shapes[first]:
-                problems.append(f"{name} gives shape {_fmt_shape(values[name])} where {first} gives "
-                                f"{_fmt_shape(values[first])}")
+                problems.append(
+                    f"{name} gives shape {_fmt_shape(values[name])} where {first} gives {_fmt_shape(values[first])}"
+                )
     n = size if size is not None else (next(iter(flats.values())).size if flats else 0)
     elements = []
     for i in range(n):
         vals = {name: (float(flats[name][i]) if name in flats else None) for name in names}
         got = [(k, v) for k, v in vals.items() if v is not None]
         status, message = MATCH, ""
-        disagree = [f"{a}/{b}" for j, (a, u) in enumerate(got) for (b, v) in got[j + 1:]
-                    if not _agree(u, v, tols[a], tols[b])]
-        spread = max((abs(u - v) for j, (_, u) in enumerate(got) for (_, v) in got[j + 1:]), default=0.0)
+        disagree = [
+            f"{a}/{b}" for j, (a, u) in enumerate(got) for (b, v) in got[j + 1 :] if not _agree(u, v, tols[a], tols[b])
+        ]
+        spread = max((abs(u - v) for j, (_, u) in enumerate(got) for (_, v) in got[j + 1 :]), default=0.0)
         tol = None
         if document is not None:
             d = float(document[i])
@@ -148,8 +150,9 @@ def _engine_elements(values, names, tols, size, document=None, decimals=None, al
         for e in elements or [Element((0,), None, {}, float("nan"), None, MISMATCH)]:
             e.status, e.message = MISMATCH, "; ".join(problems)
         if not elements:
-            elements = [Element((0,), None, {k: None for k in names}, float("nan"), None, MISMATCH,
-                                "; ".join(problems))]
+            elements = [
+                Element((0,), None, {k: None for k in names}, float("nan"), None, MISMATCH, "; ".join(problems))
+            ]
     return elements
 
 
@@ -171,12 +174,16 @@ def check_case(case, engines, results=None):
             results[e.name] = compute(case, e)
     names = [e.name for e in engines]
     tols = {e.name: tolerance(e) for e in engines}
-    costs = [abs(float(np.max(np.abs(v)))) for r in results.values() for q, v in r.items()
-             if (q == "C" or q.startswith("C@")) and not isinstance(v, Missing) and np.all(np.isfinite(v))]
-    for e in engines:                   # an engine whose accuracy depends on the size of the cost
+    costs = [
+        abs(float(np.max(np.abs(v))))
+        for r in results.values()
+        for q, v in r.items()
+        if (q == "C" or q.startswith("C@")) and not isinstance(v, Missing) and np.all(np.isfinite(v))
+    ]
+    for e in engines:  # an engine whose accuracy depends on the size of the cost
         if costs and hasattr(e, "tolerance_for"):
             tols[e.name] = e.tolerance_for(max(costs))
-    if case.precision == "float32":     # single precision: every engine agrees to FLOAT32_TOL at best
+    if case.precision == "float32":  # single precision: every engine agrees to FLOAT32_TOL at best
         tols = {n: (max(r, FLOAT32_TOL[0]), max(a, FLOAT32_TOL[1])) for n, (r, a) in tols.items()}
     checks = []
     expected = {x.quantity: x for x in case.expect}
@@ -190,19 +197,39 @@ def check_case(case, engines, results=None):
             elements = _engine_elements(values, names, tols, case.quantities[quantity])
             checks.append(Check(case, quantity, _overall(elements), elements))
             continue
-        elements = _engine_elements(values, names, tols, x.value.size, x.value.reshape(-1),
-                                    x.decimals.reshape(-1), x.allowance, x.erratum, x.exact)
-        check = Check(case, quantity, _overall(elements), elements, documented=not x.computed,
-                      computed=x.computed, decimals=x.decimals.reshape(-1).tolist(), erratum=x.erratum,
-                      texts=x.texts, heading=x.heading,
-                      allowance=x.allowance, reason=x.reason)
+        elements = _engine_elements(
+            values,
+            names,
+            tols,
+            x.value.size,
+            x.value.reshape(-1),
+            x.decimals.reshape(-1),
+            x.allowance,
+            x.erratum,
+            x.exact,
+        )
+        check = Check(
+            case,
+            quantity,
+            _overall(elements),
+            elements,
+            documented=not x.computed,
+            computed=x.computed,
+            decimals=x.decimals.reshape(-1).tolist(),
+            erratum=x.erratum,
+            texts=x.texts,
+            heading=x.heading,
+            allowance=x.allowance,
+            reason=x.reason,
+        )
         if x.erratum and check.status == MATCH:
             check.status = MISMATCH
             check.message = "declared as an erratum, but the document agrees with the engines"
         if x.erratum and x.correct is not None and check.status != MISMATCH:
             check.correct = x.correct_texts
-            wrong = _engine_elements(values, names, tols, x.correct.size, x.correct.reshape(-1),
-                                     x.correct_decimals.reshape(-1))
+            wrong = _engine_elements(
+                values, names, tols, x.correct.size, x.correct.reshape(-1), x.correct_decimals.reshape(-1)
+            )
             if _overall(wrong) != MATCH:
                 check.status = MISMATCH
                 check.message = "the erratum's correct value disagrees with the engines"
@@ -253,8 +280,17 @@ def _formula_check(case, formula, results, names, tols):
             if not _agree(float(lhs[i]), float(rhs[i]), tols[n], tols[n]):
                 e.status = ERRATUM if formula.erratum else MISMATCH
                 e.message = f"formula ≠ {formula.equals} (engine {n})"
-    check = Check(case, f"formula:{formula.name}", MATCH, elements, printed=formula.printed,
-                  documented=True, erratum=formula.erratum, correct=formula.correct, heading=formula.heading)
+    check = Check(
+        case,
+        f"formula:{formula.name}",
+        MATCH,
+        elements,
+        printed=formula.printed,
+        documented=True,
+        erratum=formula.erratum,
+        correct=formula.correct,
+        heading=formula.heading,
+    )
     if problems or size is None:
         check.status = MISMATCH
         check.message = "; ".join(problems) or "no engine could evaluate it"
@@ -266,7 +302,8 @@ def _formula_check(case, formula, results, names, tols):
     elif ERRATUM in statuses:
         check.status = ERRATUM
         if formula.correct_tree is not None and not _formula_holds(
-                f"correct:{formula.name}", formula.equals, results, names, tols):
+            f"correct:{formula.name}", formula.equals, results, names, tols
+        ):
             check.status = MISMATCH
             check.message = f"the erratum's correct formula does not equal {formula.equals} either"
     elif formula.erratum:

@@ -11,6 +11,7 @@ Two engines agree on a value when they are within the larger of their
 tolerances (``agree``): |u − v| ≤ rtol·max(|u|, |v|) + atol. The report
 (oracle.verdict.compare) and the fuzzer (oracle.testing.fuzz) both use it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,8 @@ import numpy as np
 import refimpl
 from oracle.engines.finite_diff import FiniteDifferences
 
-ENGINE_RTOL, ENGINE_ATOL = refimpl.tolerance   # float64 engines: relative agreement, absolute floor near 0
-FLOAT32_TOL = (1e-4, 1e-6)   # precision: float32 — ε₃₂ = 1.2e-7, grown by sums over widths and layers
+ENGINE_RTOL, ENGINE_ATOL = refimpl.tolerance  # float64 engines: relative agreement, absolute floor near 0
+FLOAT32_TOL = (1e-4, 1e-6)  # precision: float32 — ε₃₂ = 1.2e-7, grown by sums over widths and layers
 
 
 def tolerance(engine):
@@ -45,4 +46,5 @@ def agree(u, v, tol_u, tol_v=None):
 def default_engines():
     """numpy (refimpl), torch (autograd) and finite differences of refimpl's values."""
     from oracle.engines import torch_engine  # imported here: torch takes a second to import
+
     return [refimpl, torch_engine, FiniteDifferences(refimpl)]

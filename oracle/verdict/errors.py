@@ -1,4 +1,5 @@
 """The one exception of the harness for bad input: ``file:line:col: message``."""
+
 from __future__ import annotations
 
 import difflib

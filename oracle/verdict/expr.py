@@ -30,6 +30,7 @@ such an operation when its operands are constants (``check_constant``); ``evalua
 raises it when the values it is given make it so; ``check_program`` runs a scalar graph
 on its inputs. No NumPy warning is ever emitted.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,8 +39,8 @@ import numpy as np
 
 import refimpl
 
-MAX_LENGTH = 1000       # characters of one expression
-MAX_DEPTH = 50          # levels of nesting (see the module docstring)
+MAX_LENGTH = 1000  # characters of one expression
+MAX_DEPTH = 50  # levels of nesting (see the module docstring)
 
 
 def set_limits(length=None, depth=None):
@@ -81,14 +82,14 @@ class Source:
 class Node(tuple):
     """One node of an expression tree: the tuple described above, which also knows its text."""
 
-    source = None       # the Source of the whole expression
-    start = 0           # node.source.text[node.start:node.end] is this node's text
+    source = None  # the Source of the whole expression
+    start = 0  # node.source.text[node.start:node.end] is this node's text
     end = 0
     depth = 0
 
     @property
     def text(self):
-        return self.source.text[self.start:self.end].strip() if self.source is not None else unparse(self)
+        return self.source.text[self.start : self.end].strip() if self.source is not None else unparse(self)
 
     def where(self):
         """``file:line:col`` of this node, or None."""
@@ -126,12 +127,15 @@ def located(tree):
     return isinstance(tree, Node) and tree.source is not None and tree.source.path is not None
 
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<num>(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
   | (?P<op>\*\*|[-+*/^@(),\[\]·×−])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 SCALAR_FUNCTIONS = ("exp", "log", "identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "swish")
 ARRAY_FUNCTIONS = ("sqrt", "abs", "sum", "mean", "T", "dsigmoid", "dtanh", "drelu", "softmax", "outer")
@@ -155,9 +159,12 @@ def _tokens(text):
 
 
 def _too_deep(offset):
-    return ExprError(f"the expression is nested more than {MAX_DEPTH} levels deep (each pair of parentheses, "
-                     f"function call, sign, power and chained operation is a level); the limit is {MAX_DEPTH} "
-                     f"(expression depth)", offset)
+    return ExprError(
+        f"the expression is nested more than {MAX_DEPTH} levels deep (each pair of parentheses, "
+        f"function call, sign, power and chained operation is a level); the limit is {MAX_DEPTH} "
+        f"(expression depth)",
+        offset,
+    )
 
 
 class _Parser:
@@ -165,7 +172,7 @@ class _Parser:
         self.source = Source(text)
         self.toks = _tokens(text)
         self.i = 0
-        self.level = 0          # nesting of the recursive calls: bounded before it grows
+        self.level = 0  # nesting of the recursive calls: bounded before it grows
 
     def peek(self):
         return self.toks[self.i]
@@ -261,7 +268,7 @@ class _Parser:
             node = self.expression()
             self.take(")")
             self.level -= 1
-            if node.depth + 1 > MAX_DEPTH:      # the parentheses are a level
+            if node.depth + 1 > MAX_DEPTH:  # the parentheses are a level
                 raise _too_deep(pos)
             # the group is the inner node with its parentheses: its text is "(…)"
             return _node(tuple(node), self.source, pos, self.last_end(), node.depth + 1)
@@ -292,11 +299,12 @@ def parse(text: str, path=None, line=None, col=None):
     ``path``, ``line``, ``col``: where the expression's first character is in its file (see ``locate``).
     """
     if len(text) > MAX_LENGTH:
-        deep = _nesting_beyond_limit(text[:100 * MAX_LENGTH])
+        deep = _nesting_beyond_limit(text[: 100 * MAX_LENGTH])
         if deep is not None:
             raise _too_deep(deep)
-        raise ExprError(f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH} "
-                        f"(expression length)", 0)
+        raise ExprError(
+            f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH} (expression length)", 0
+        )
     p = _Parser(text)
     node = p.expression()
     kind, tok, pos, _ = p.peek()
@@ -351,6 +359,7 @@ def unparse(node):
 
 # ---------------------------------------------------------------- evaluation
 
+
 def _sig(u):
     e = np.exp(-np.abs(u))
     return np.where(u >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
@@ -365,10 +374,19 @@ def _mean(u):
 _DEFAULT = refimpl.DEFAULT_PARAM
 
 _CALL = {
-    "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "sum": np.sum, "mean": _mean,
-    "T": lambda u: np.transpose(u), "identity": lambda u: u, "sigmoid": _sig,
-    "dsigmoid": lambda u: _sig(u) * (1 - _sig(u)), "tanh": np.tanh,
-    "dtanh": lambda u: 1 - np.tanh(u) ** 2, "relu": lambda u: np.maximum(u, 0.0),
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "sum": np.sum,
+    "mean": _mean,
+    "T": lambda u: np.transpose(u),
+    "identity": lambda u: u,
+    "sigmoid": _sig,
+    "dsigmoid": lambda u: _sig(u) * (1 - _sig(u)),
+    "tanh": np.tanh,
+    "dtanh": lambda u: 1 - np.tanh(u) ** 2,
+    "relu": lambda u: np.maximum(u, 0.0),
     "drelu": lambda u: (np.asarray(u) > 0).astype(float),
     # α (β for swish): the case's own as a second argument, e.g. leaky_relu(z1, 0.1); else refimpl's default
     "leaky_relu": lambda u, alpha=_DEFAULT["leaky_relu"]: np.where(u > 0, u, alpha * u),
@@ -377,15 +395,14 @@ _CALL = {
     "softmax": lambda u: np.exp(u - np.max(u)) / np.sum(np.exp(u - np.max(u))),
     "outer": np.outer,
 }
-_BIN = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-        "pow": np.power, "matmul": np.matmul}
+_BIN = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power, "matmul": np.matmul}
 
 
 def _finite(v):
     try:
         return bool(np.all(np.isfinite(np.asarray(v, dtype=float))))
     except (TypeError, ValueError):
-        return True         # not a numeric array: not this check's business
+        return True  # not a numeric array: not this check's business
 
 
 def _first(mask, values):
@@ -453,7 +470,7 @@ def _constant(node):
     children = node[2:] if kind == "call" else node[1:]
     values = [_constant(c) for c in children]
     if kind == "div" and values[1] is not None and np.any(np.asarray(values[1], dtype=float) == 0):
-        raise DomainError("division by zero", node)         # whatever the numerator is
+        raise DomainError("division by zero", node)  # whatever the numerator is
     if any(v is None for v in values):
         return None
     if kind == "neg":
@@ -463,7 +480,7 @@ def _constant(node):
     try:
         return _apply(node, kind, node[1] if kind == "call" else None, values)
     except (TypeError, ValueError):
-        return None         # e.g. shapes that do not fit: reported where the expression is evaluated
+        return None  # e.g. shapes that do not fit: reported where the expression is evaluated
 
 
 def check_constant(tree):
@@ -493,7 +510,7 @@ def check_program(program, inputs, offsets=None):
         try:
             value = evaluate(tree, env)
         except DomainError as exc:
-            exc.gate = name             # the node of the graph whose expression fails
+            exc.gate = name  # the node of the graph whose expression fails
             raise
         if name in offsets:
             value = value + offsets[name]

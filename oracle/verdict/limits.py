@@ -10,6 +10,7 @@ per-step quantity is named. The same options exist on ``validate`` and
 A refusal names the limit, the value found and the option, e.g.
 ``… more than the limit of 10000 (raise it with --max-elements)``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,12 +21,12 @@ from dataclasses import dataclass, fields
 class Limits:
     """What a case file may contain. The defaults are far above any worked example of the notes."""
 
-    max_file_mb: float = 2.0       # size of a case file in MB (10⁶ bytes), checked with stat before reading
-    max_depth: int = 32            # lists and mappings inside each other (the bundled cases need at most 5)
-    max_elements: int = 10_000     # entries of one list or mapping, and numbers in one array (a 100×100 W)
-    max_total: int = 20_000        # values in one file (numbers, texts, lists, mappings; not keys): ~1 s to read
-    max_steps: int = 10_000        # gradient_descent steps
-    max_digits: int = 40           # digits in one number as written (float64 holds 17 significant ones)
+    max_file_mb: float = 2.0  # size of a case file in MB (10⁶ bytes), checked with stat before reading
+    max_depth: int = 32  # lists and mappings inside each other (the bundled cases need at most 5)
+    max_elements: int = 10_000  # entries of one list or mapping, and numbers in one array (a 100×100 W)
+    max_total: int = 20_000  # values in one file (numbers, texts, lists, mappings; not keys): ~1 s to read
+    max_steps: int = 10_000  # gradient_descent steps
+    max_digits: int = 40  # digits in one number as written (float64 holds 17 significant ones)
 
     @property
     def max_bytes(self):
@@ -34,13 +35,17 @@ class Limits:
 
 DEFAULT = Limits()
 
-OPTIONS = {       # field → (option, help)
+OPTIONS = {  # field → (option, help)
     "max_file_mb": ("--max-file-mb", "Largest case file, in MB, read at all (default %(default)s)."),
     "max_depth": ("--max-depth", "Deepest nesting of lists and mappings in a case file (default %(default)s)."),
-    "max_elements": ("--max-elements", "Most entries in one YAML list or mapping and numbers in one array "
-                                       "(default %(default)s)."),
-    "max_total": ("--max-total", "Most values (numbers, texts, lists and mappings) in one case file "
-                                 "(default %(default)s)."),
+    "max_elements": (
+        "--max-elements",
+        "Most entries in one YAML list or mapping and numbers in one array (default %(default)s).",
+    ),
+    "max_total": (
+        "--max-total",
+        "Most values (numbers, texts, lists and mappings) in one case file (default %(default)s).",
+    ),
     "max_steps": ("--max-steps", "Most gradient-descent steps of one case (default %(default)s)."),
     "max_digits": ("--max-digits", "Most digits in one number as written (default %(default)s)."),
 }
@@ -67,7 +72,8 @@ def _positive(kind):
         if not value > 0 or value != value or value == float("inf"):
             raise argparse.ArgumentTypeError(f"{text!r}: a limit must be a positive finite number")
         return value
-    parse.__name__ = kind.__name__          # argparse names the type in its messages
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
 
 
@@ -75,8 +81,7 @@ def add_options(add):
     """Register every limit with ``add`` (argparse's add_argument or pytest's addoption)."""
     for f in fields(Limits):
         name, text = OPTIONS[f.name]
-        add(name, dest=f"limit_{f.name}", type=_positive(type(f.default)), default=f.default,
-            metavar="N", help=text)
+        add(name, dest=f"limit_{f.name}", type=_positive(type(f.default)), default=f.default, metavar="N", help=text)
 
 
 def from_options(get):

@@ -1,4 +1,5 @@
 """Run one case on one engine: every quantity the case defines, as NumPy arrays."""
+
 from __future__ import annotations
 
 import copy
@@ -29,14 +30,17 @@ def _call(engine, function, *args):
         # a computation that overflows or leaves a function's domain is an error with a message, never a
         # RuntimeWarning on stderr (places that clamp on purpose, e.g. refimpl's ln 0, say so themselves)
         with finite_math():
-            return fn(*copy.deepcopy(args))     # engines get copies: nothing they do reaches the case
+            return fn(*copy.deepcopy(args))  # engines get copies: nothing they do reaches the case
     except NotImplementedError:
         return Missing(f"{function} not implemented")
     except EngineError as exc:
         return Missing(str(exc), failed=True)
     except FloatingPointError as exc:
-        return Missing(f"{function} cannot give a finite result ({exc}): the case's numbers overflow float64 "
-                       f"or leave a function's domain", failed=True)
+        return Missing(
+            f"{function} cannot give a finite result ({exc}): the case's numbers overflow float64 "
+            f"or leave a function's domain",
+            failed=True,
+        )
     except Exception as exc:  # an engine that fails is reported, and the run goes on
         return Missing(f"{function} raised {type(exc).__name__}: {exc}", failed=True)
 
@@ -63,16 +67,21 @@ def _take(result, what, *keys, layer=None):
             value = value[key]
         if layer is not None:
             if not isinstance(value, dict):
-                return Missing(f"{what} returned a {type(value).__name__} where a dict keyed by the layer "
-                               f"number l = 1, 2, … is expected", failed=True)
+                return Missing(
+                    f"{what} returned a {type(value).__name__} where a dict keyed by the layer "
+                    f"number l = 1, 2, … is expected",
+                    failed=True,
+                )
             value = value[layer]
         array = np.asarray(value)
-        if array.dtype != np.float32:       # float32 stays float32 (the float32 mode's later steps)
+        if array.dtype != np.float32:  # float32 stays float32 (the float32 mode's later steps)
             array = array.astype(np.float64)
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         where = "".join(f"[{k!r}]" for k in keys + ((layer,) if layer is not None else ()))
-        return Missing(f"{what} returned no usable value{' at ' + where if where else ''} "
-                       f"({type(exc).__name__}: {exc})", failed=True)
+        return Missing(
+            f"{what} returned no usable value{' at ' + where if where else ''} ({type(exc).__name__}: {exc})",
+            failed=True,
+        )
     return array
 
 
@@ -98,12 +107,31 @@ def _network(case, engine, out):
             out[f"a[{l}]{at}"] = _take(fwd, "forward", 1, layer=l)
             if f"f'(z[{l}])" in case.quantities:
                 z = out[f"z[{l}]{at}"]
-                out[f"f'(z[{l}]){at}"] = z if isinstance(z, Missing) else _take(
-                    _call(engine, "activation_derivative", f[l][0], z, f[l][1], axis), "activation_derivative")
+                out[f"f'(z[{l}]){at}"] = (
+                    z
+                    if isinstance(z, Missing)
+                    else _take(
+                        _call(engine, "activation_derivative", f[l][0], z, f[l][1], axis), "activation_derivative"
+                    )
+                )
         aL = out[f"a[{L}]{at}"]
-        out[f"C{at}"] = aL if isinstance(aL, Missing) else _take(
-            _call(engine, "loss", loss[0], aL, np.reshape(y, aL.shape) if np.size(y) == aL.size else y,
-                  loss[1], loss[2], axis), "loss")
+        out[f"C{at}"] = (
+            aL
+            if isinstance(aL, Missing)
+            else _take(
+                _call(
+                    engine,
+                    "loss",
+                    loss[0],
+                    aL,
+                    np.reshape(y, aL.shape) if np.size(y) == aL.size else y,
+                    loss[1],
+                    loss[2],
+                    axis,
+                ),
+                "loss",
+            )
+        )
         bwd = _call(engine, "backward", W, b, f, x, y, loss, conv)
         for key in ("dC/da", "delta", "dC/dW", "dC/db"):
             for l in W:
@@ -118,10 +146,21 @@ def _network(case, engine, out):
         if t > g["steps"]:
             break
         upd = _call(engine, "train_step", W, b, f, x, y, loss, g["eta"], g["frozen"], conv)
-        if isinstance(upd, Missing) and not upd.failed:   # no train_step: backward, then update
-            upd = Missing("no gradients") if isinstance(bwd, Missing) else \
-                _call(engine, "update", W, b, bwd.get("dC/dW") if isinstance(bwd, dict) else None,
-                      bwd.get("dC/db") if isinstance(bwd, dict) else None, g["eta"], g["frozen"])
+        if isinstance(upd, Missing) and not upd.failed:  # no train_step: backward, then update
+            upd = (
+                Missing("no gradients")
+                if isinstance(bwd, Missing)
+                else _call(
+                    engine,
+                    "update",
+                    W,
+                    b,
+                    bwd.get("dC/dW") if isinstance(bwd, dict) else None,
+                    bwd.get("dC/db") if isinstance(bwd, dict) else None,
+                    g["eta"],
+                    g["frozen"],
+                )
+            )
         upd = _pair(upd, "the update")
         W_new, b_new = {}, {}
         for l in W:
@@ -141,27 +180,43 @@ def _graph(case, engine, out):
     f = program[-1][0]
     names = list(inputs) + [n for n, _ in program]
     problem = _graph_problem(case)
-    if problem is not None:       # a gate out of its domain at the case's inputs: no engine can compute it
+    if problem is not None:  # a gate out of its domain at the case's inputs: no engine can compute it
         labels = [perturbation_label(offsets) for offsets in g["perturbations"]]
-        for q in names + [f"d{f}/d{n}" for n in names] + [f"{n}({label})" for label in labels for n in names] \
-                + [f"Δ{f}({label})" for label in labels]:
+        for q in (
+            names
+            + [f"d{f}/d{n}" for n in names]
+            + [f"{n}({label})" for label in labels for n in names]
+            + [f"Δ{f}({label})" for label in labels]
+        ):
             out[q] = Missing(problem, failed=True)
         return
     res = _pair(_call(engine, "graph", program, inputs, None), "graph")
     values = None if isinstance(res, Missing) else res[0]
     for name in names:
-        out[name] = res if isinstance(res, Missing) else (
-            Missing("values not provided", failed=provides(engine, "values")) if values is None
-            else _take(values, "graph", name))
+        out[name] = (
+            res
+            if isinstance(res, Missing)
+            else (
+                Missing("values not provided", failed=provides(engine, "values"))
+                if values is None
+                else _take(values, "graph", name)
+            )
+        )
         out[f"d{f}/d{name}"] = _take(res, "graph", 1, name)
     for offsets in g["perturbations"]:
         label = perturbation_label(offsets)
         pres = _pair(_call(engine, "graph", program, inputs, offsets), "graph")
         pvalues = None if isinstance(pres, Missing) else pres[0]
         for name in names:
-            out[f"{name}({label})"] = pres if isinstance(pres, Missing) else (
-                Missing("values not provided", failed=provides(engine, "values")) if pvalues is None
-                else _take(pvalues, "graph", name))
+            out[f"{name}({label})"] = (
+                pres
+                if isinstance(pres, Missing)
+                else (
+                    Missing("values not provided", failed=provides(engine, "values"))
+                    if pvalues is None
+                    else _take(pvalues, "graph", name)
+                )
+            )
         new, old = out[f"{f}({label})"], out[f]
         out[f"Δ{f}({label})"] = new if isinstance(new, Missing) else old if isinstance(old, Missing) else new - old
 
@@ -188,8 +243,7 @@ def _loss(case, engine, out):
     out["dC/da"] = _take(_call(engine, "loss_gradient", name, a, y, factor, axis), "loss_gradient")
 
 
-_KINDS = {"network": _network, "graph": _graph, "jacobian": _jacobian,
-          "activation": _activation, "loss": _loss}
+_KINDS = {"network": _network, "graph": _graph, "jacobian": _jacobian, "activation": _activation, "loss": _loss}
 
 
 def bindings(case, values):
@@ -204,12 +258,14 @@ def bindings(case, values):
 
 def _single(case):
     """The case with its given arrays in float32 (the float32 mode)."""
+
     def cast(v):
         if isinstance(v, np.ndarray):
             return v.astype(np.float32)
         if isinstance(v, dict):
             return {k: cast(u) for k, u in v.items()}
         return v
+
     return copy.copy(case).__class__(**{**vars(case), "given": {k: cast(v) for k, v in case.given.items()}})
 
 
@@ -282,6 +338,7 @@ def _locate(case, tree):
 
         def at(tree, node):
             expr_lang.locate(tree, case.path, node.line, node.col + (1 if node.quoted else 0))
+
         for name, (t, _) in case.define.items():
             at(t, fields["define"].value[name])
         for formula, item in zip(case.formulas, fields["formulas"].value if case.formulas else ()):

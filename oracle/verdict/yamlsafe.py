@@ -17,6 +17,7 @@ in oracle.verdict.cases; ``load`` checks the length of the text it is
 given too) and looks at most 1024 characters ahead of the last event (the
 limit YAML puts on a simple key).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,15 @@ from dataclasses import dataclass
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import (AliasEvent, DocumentStartEvent, MappingEndEvent, MappingStartEvent, ScalarEvent,
-                                SequenceEndEvent, SequenceStartEvent)
+from ruamel.yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from ruamel.yaml.reader import ReaderError
 
 from oracle.verdict.errors import CaseError
@@ -56,8 +64,8 @@ class Node:
     value: object
     line: int
     col: int
-    quoted: bool = False          # a quoted scalar: its text starts one column after ``col``
-    keys: dict | None = None      # for a mapping: key → (line, col) of the key itself
+    quoted: bool = False  # a quoted scalar: its text starts one column after ``col``
+    keys: dict | None = None  # for a mapping: key → (line, col) of the key itself
 
     def plain(self):
         """The value with positions stripped (Number → float)."""
@@ -85,20 +93,40 @@ def number(text, path, line, col, limits=DEFAULT, finite=True) -> Number:
     """The Number written as ``text``: within the digit limit and (``finite``) in float64's normal range."""
     digits = sum(c.isdigit() for c in text)
     if digits > limits.max_digits:
-        raise CaseError(path, line, col, f"a number written with {digits} digits ({_short(text)}): float64 keeps "
-                                         f"17 significant digits; {hint('max_digits', limits)}")
+        raise CaseError(
+            path,
+            line,
+            col,
+            f"a number written with {digits} digits ({_short(text)}): float64 keeps "
+            f"17 significant digits; {hint('max_digits', limits)}",
+        )
     value = float(text)
     if not finite:
         return Number(value, decimals_of(text), text)
     if math.isinf(value):
-        raise CaseError(path, line, col, f"{_short(text)} overflows a 64-bit float (the largest is about 1.8e308): "
-                                         f"every number in a case must be finite")
+        raise CaseError(
+            path,
+            line,
+            col,
+            f"{_short(text)} overflows a 64-bit float (the largest is about 1.8e308): "
+            f"every number in a case must be finite",
+        )
     if value == 0 and any(c in "123456789" for c in text.lower().partition("e")[0]):
-        raise CaseError(path, line, col, f"{_short(text)} underflows to 0 in a 64-bit float (the smallest normal "
-                                         f"one is about 2.2e-308): write 0 if 0 is meant")
+        raise CaseError(
+            path,
+            line,
+            col,
+            f"{_short(text)} underflows to 0 in a 64-bit float (the smallest normal "
+            f"one is about 2.2e-308): write 0 if 0 is meant",
+        )
     if 0 < abs(value) < sys.float_info.min:
-        raise CaseError(path, line, col, f"{_short(text)} is below the smallest normal 64-bit float (about "
-                                         f"2.2e-308), where fewer digits are kept: write 0 if 0 is meant")
+        raise CaseError(
+            path,
+            line,
+            col,
+            f"{_short(text)} is below the smallest normal 64-bit float (about "
+            f"2.2e-308), where fewer digits are kept: write 0 if 0 is meant",
+        )
     return Number(value, decimals_of(text), text)
 
 
@@ -114,8 +142,9 @@ def _scalar(event, path, line, col, limits, finite):
         if text.lower() in _SPECIAL and not finite:
             return Node(Number(float(text.lower().replace(".", "")), 0, text), line, col)
         if text.lower() in _SPECIAL:
-            raise CaseError(path, line, col, f"{text} is {_SPECIAL[text.lower()]}: every number in a case must "
-                                             f"be finite")
+            raise CaseError(
+                path, line, col, f"{text} is {_SPECIAL[text.lower()]}: every number in a case must be finite"
+            )
     if event.style == ">":
         text = text.replace("\a", "")  # ruamel marks the folds of a folded scalar with BEL
     return Node(text, line, col, quoted=event.style in ("'", '"'))
@@ -139,11 +168,11 @@ class _Frame:
 
     def __init__(self, node, label, is_map, index, flow):
         self.node, self.label, self.is_map = node, label, is_map
-        self.key = None          # mapping: the key whose value comes next
-        self.count = 0           # entries so far
-        self.leaves = 0          # list: scalars below it through lists only (the numbers of an array)
+        self.key = None  # mapping: the key whose value comes next
+        self.count = 0  # entries so far
+        self.leaves = 0  # list: scalars below it through lists only (the numbers of an array)
         self.index, self.flow = index, flow
-        self.inner = None        # list: the shape of its first entry, once that entry is complete
+        self.inner = None  # list: the shape of its first entry, once that entry is complete
 
 
 class _Builder:
@@ -159,7 +188,7 @@ class _Builder:
 
     def prefix(self, extra=None, depth=None):
         """'layers/0/W: ': the keys and indices down to the value being read (as validate names them)."""
-        frames = self.stack[1:] if depth is None else self.stack[1:depth + 1]
+        frames = self.stack[1:] if depth is None else self.stack[1 : depth + 1]
         parts = [str(f.label) for f in frames if f.label is not None] + ([str(extra)] if extra is not None else [])
         if len(parts) > 8:
             parts = parts[:3] + [f"…({len(parts) - 5} more)…"] + parts[-2:]
@@ -207,9 +236,11 @@ class _Builder:
         parent.count += 1
         if parent.count > self.limits.max_elements:
             what = "mapping" if parent.is_map else "list"
-            raise self.error(event.start_mark,
-                             f"{self.prefix()}a {what} of more than {self.limits.max_elements} entries; "
-                             f"{hint('max_elements', self.limits)}")
+            raise self.error(
+                event.start_mark,
+                f"{self.prefix()}a {what} of more than {self.limits.max_elements} entries; "
+                f"{hint('max_elements', self.limits)}",
+            )
         return parent, (parent.key if parent.is_map else parent.count - 1)
 
     def attach(self, parent, node):
@@ -224,16 +255,22 @@ class _Builder:
     def count_value(self, mark):
         self.values += 1
         if self.values > self.limits.max_total:
-            raise self.error(mark, f"more than {self.limits.max_total} values (numbers, texts, lists and mappings) "
-                                   f"in one case file; {hint('max_total', self.limits)}")
+            raise self.error(
+                mark,
+                f"more than {self.limits.max_total} values (numbers, texts, lists and mappings) "
+                f"in one case file; {hint('max_total', self.limits)}",
+            )
 
     def open(self, event, is_map):
         parent, label = self.slot(event, True)
         mark = event.start_mark
         self.count_value(mark)
         if len(self.stack) >= self.limits.max_depth:
-            raise self.error(mark, f"{self.prefix(label)}lists and mappings nested more than "
-                                   f"{self.limits.max_depth} levels deep; {hint('max_depth', self.limits)}")
+            raise self.error(
+                mark,
+                f"{self.prefix(label)}lists and mappings nested more than "
+                f"{self.limits.max_depth} levels deep; {hint('max_depth', self.limits)}",
+            )
         node = Node({} if is_map else [], mark.line + 1, mark.column + 1, keys={} if is_map else None)
         self.attach(parent, node)
         self.stack.append(_Frame(node, label, is_map, mark.index, bool(getattr(event, "flow_style", False))))
@@ -249,7 +286,7 @@ class _Builder:
         mark = event.start_mark
         line, col = mark.line + 1, mark.column + 1
         parent, label = self.slot(event, False)
-        if parent is not None and parent.is_map and parent.key is None:       # a key
+        if parent is not None and parent.is_map and parent.key is None:  # a key
             name = _key_name(event)
             if name in parent.node.value:
                 raise self.error(mark, f"duplicate key {name!r}")
@@ -270,9 +307,13 @@ class _Builder:
             frame.leaves += 1
             top = frame
         if top is not None and top.leaves > self.limits.max_elements:
-            raise CaseError(self.path, top.node.line, top.node.col,
-                            f"{self.prefix(depth=self.stack.index(top))}{self.array_size(top)}, more than one "
-                            f"array may hold; {hint('max_elements', self.limits)}")
+            raise CaseError(
+                self.path,
+                top.node.line,
+                top.node.col,
+                f"{self.prefix(depth=self.stack.index(top))}{self.array_size(top)}, more than one "
+                f"array may hold; {hint('max_elements', self.limits)}",
+            )
 
     def array_size(self, frame):
         """'an array of 2000×2000 = 4000000 numbers', read off the text for a flow list, or 'more than N'."""
@@ -298,10 +339,10 @@ def _flow_count(text, start):
     for m in _BRACKETS.finditer(text, start):
         c = m.group()
         if c in "'\"#":
-            return None                     # quotes or comments: not a plain array of numbers
+            return None  # quotes or comments: not a plain array of numbers
         depth += 1 if c == "[" else -1
         if depth == 0:
-            span = text[start:m.end()]
+            span = text[start : m.end()]
             return span.count(",") + 1 - len(re.findall(r",\s*\]", span))
     return None
 
@@ -318,8 +359,13 @@ def load(text: str, path, limits=None, finite=False) -> Node:
     other files, such as assignments, check their numbers themselves and say what is allowed)."""
     limits = limits or DEFAULT
     if len(text) > limits.max_bytes:
-        raise CaseError(path, 1, 1, f"the text has {len(text)} characters, more than a case file may have; "
-                                    f"{hint('max_file_mb', limits, ' MB')}")
+        raise CaseError(
+            path,
+            1,
+            1,
+            f"the text has {len(text)} characters, more than a case file may have; "
+            f"{hint('max_file_mb', limits, ' MB')}",
+        )
     yaml = YAML(typ="safe", pure=True)
     builder = _Builder(text, path, limits, finite)
     try:
@@ -331,8 +377,9 @@ def load(text: str, path, limits=None, finite=False) -> Node:
     except ReaderError as exc:
         line, col = _reader_position(text, exc.position)
         code = ord(exc.character) if isinstance(exc.character, str) else exc.character
-        raise CaseError(path, line, col, f"the character U+{code:04X} is not allowed in a YAML file "
-                                         f"({exc.reason})") from None
+        raise CaseError(
+            path, line, col, f"the character U+{code:04X} is not allowed in a YAML file ({exc.reason})"
+        ) from None
     except YAMLError as exc:  # pragma: no cover - ruamel raises marked errors for syntax
         raise CaseError(path, 1, 1, f"YAML error: {exc}") from None
     except RecursionError:  # pragma: no cover - nothing here recurses; the guard of last resort

@@ -38,21 +38,40 @@ only inside ``rc_context``).
 The package follows the kinds of case: ``common`` (numbers, colours, matplotlib, titles and
 legends), ``network``, ``graph``, ``activation_loss_jacobian`` and ``history``.
 """
+
 from __future__ import annotations
 
 from oracle.authoring.draw.activation_loss_jacobian import (
-    _activation_figure as _activation_figure, _jacobian_figure as _jacobian_figure, _loss_figure as _loss_figure,
+    _activation_figure as _activation_figure,
+    _jacobian_figure as _jacobian_figure,
+    _loss_figure as _loss_figure,
 )
 from oracle.authoring.draw.common import (
-    BLUE as BLUE, ENGINE_LABELS as ENGINE_LABELS, FONT as FONT, FORMATS as FORMATS, GRAY as GRAY, GREEN as GREEN,
-    MISSING_MATPLOTLIB as MISSING_MATPLOTLIB, RED as RED, _check_path as _check_path, _finite as _finite,
-    _load as _load, _Mpl as _Mpl, _save as _save, fmt as fmt, fmt_change as fmt_change, fmt_values as fmt_values,
-    sub as sub, sup as sup,
+    BLUE as BLUE,
+    ENGINE_LABELS as ENGINE_LABELS,
+    FONT as FONT,
+    FORMATS as FORMATS,
+    GRAY as GRAY,
+    GREEN as GREEN,
+    MISSING_MATPLOTLIB as MISSING_MATPLOTLIB,
+    RED as RED,
+    _check_path as _check_path,
+    _finite as _finite,
+    _load as _load,
+    _Mpl as _Mpl,
+    _save as _save,
+    fmt as fmt,
+    fmt_change as fmt_change,
+    fmt_values as fmt_values,
+    sub as sub,
+    sup as sup,
 )
 from oracle.authoring.draw.graph import _graph_figure as _graph_figure, unparse as unparse
 from oracle.authoring.draw.history import _history as _history, plot_history as plot_history
 from oracle.authoring.draw.network import (
-    _network_figure as _network_figure, _place_edge_labels as _place_edge_labels, _sat as _sat,
+    _network_figure as _network_figure,
+    _place_edge_labels as _place_edge_labels,
+    _sat as _sat,
 )
 
 
@@ -66,13 +85,19 @@ def draw(case, path):
     case = _load(case)
     import refimpl
     from oracle.verdict.run import compute, require_all
+
     values = compute(case, refimpl)
-    require_all(values)                 # a figure of numbers that cannot be computed: refused, with the reason
+    require_all(values)  # a figure of numbers that cannot be computed: refused, with the reason
     with mpl.rc(), _finite("figure"):
         fig = _DRAWERS[case.kind](mpl, case, values)
         _save(fig, path)
     return path
 
 
-_DRAWERS = {"network": _network_figure, "graph": _graph_figure, "activation": _activation_figure,
-            "loss": _loss_figure, "jacobian": _jacobian_figure}
+_DRAWERS = {
+    "network": _network_figure,
+    "graph": _graph_figure,
+    "activation": _activation_figure,
+    "loss": _loss_figure,
+    "jacobian": _jacobian_figure,
+}

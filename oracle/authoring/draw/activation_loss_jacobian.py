@@ -1,38 +1,62 @@
 """Activation curves and the tables of loss, jacobian and softmax cases."""
+
 from __future__ import annotations
 
 
 import numpy as np
 
 from oracle.authoring.draw.common import (
-    _get, fmt, GREEN, _header, _legend, _legend_height, RED, sub, _text, _title_height, _wrap_legend,
+    _get,
+    fmt,
+    GREEN,
+    _header,
+    _legend,
+    _legend_height,
+    RED,
+    sub,
+    _text,
+    _title_height,
+    _wrap_legend,
 )
 
 
 # ---------------------------------------------------------------- activation, loss, jacobian
 
+
 def _activation_figure(mpl, case, values):
     (name, param), z = case.given["activation"], np.asarray(case.given["z"], dtype=float)
     if name in ("softmax", "log_softmax"):
         rows = [("z", z, "black"), ("a = " + name + "(z)", _get(values, "a"), GREEN)]
-        notes = [f"{name} is not elementwise: each a_j depends on every z of its example, so it is shown as "
-                 f"a table (axis: {'0, columns' if case.convention == 'column' else 'last, rows'})."]
+        notes = [
+            f"{name} is not elementwise: each a_j depends on every z of its example, so it is shown as "
+            f"a table (axis: {'0, columns' if case.convention == 'column' else 'last, rows'})."
+        ]
         return _table_figure(mpl, case, rows, notes)
     import refimpl
+
     zs = z.reshape(-1)
     a, d = _get(values, "a"), _get(values, "f'(z)")
     a = None if a is None else np.asarray(a, dtype=float).reshape(-1)
     d = None if d is None else np.asarray(d, dtype=float).reshape(-1)
-    rows = [("z", zs, "black")] + ([("a = f(z)", a, GREEN)] if a is not None else []) + \
-        ([("f'(z)", d, RED)] if d is not None else [])
+    rows = (
+        [("z", zs, "black")]
+        + ([("a = f(z)", a, GREEN)] if a is not None else [])
+        + ([("f'(z)", d, RED)] if d is not None else [])
+    )
     cells = [[fmt(v) for v in vals] for _, vals, _ in rows]
     cell_w = max(mpl.text_width(c, 8) for row in cells for c in row) + 0.15
     name_w = max(mpl.text_width(n, 8) for n, _, _ in rows) + 0.2
     width = max(7.0, 0.6 + name_w + cell_w * min(len(zs), 24) + 0.4)
     label = name + (f" ({fmt(param)})" if param is not None else "")
-    legend = _wrap_legend(mpl, [f"Curves: a = {label}(z) (green) and f'(z) (red, dashed). Marked: the case's z with "
-                                f"a (green dots) and f'(z) (red squares), computed by refimpl (numpy), as in the "
-                                f"table."], width)
+    legend = _wrap_legend(
+        mpl,
+        [
+            f"Curves: a = {label}(z) (green) and f'(z) (red, dashed). Marked: the case's z with "
+            f"a (green dots) and f'(z) (red squares), computed by refimpl (numpy), as in the "
+            f"table."
+        ],
+        width,
+    )
     plot_h, table_h = 3.4, 0.2 * len(rows)
     height = 0.25 + _title_height(mpl, case, width) + 0.2 + plot_h + 0.55 + table_h + 0.2 + _legend_height(legend) + 0.2
     fig, canvas_ax = mpl.sheet(width, height)
@@ -44,7 +68,7 @@ def _activation_figure(mpl, case, values):
     a_curve = refimpl.activation(name, grid, param, 0)
     d_curve = np.array(refimpl.activation_derivative(name, grid, param, 0), dtype=float)
     jumps = np.flatnonzero(np.abs(np.diff(d_curve)) > 0.05 * (np.ptp(d_curve) or 1) + 1e-12)
-    d_curve[jumps] = np.nan          # no vertical line where f' jumps (ReLU at 0)
+    d_curve[jumps] = np.nan  # no vertical line where f' jumps (ReLU at 0)
     ax.plot(grid, a_curve, color=GREEN, lw=1.6, label=f"a = {label}(z)")
     ax.plot(grid, d_curve, color=RED, lw=1.3, ls="--", label="f'(z)")
     if d is not None:
@@ -62,19 +86,26 @@ def _activation_figure(mpl, case, values):
     for k, ((rname, _, color), row) in enumerate(zip(rows, cells)):
         _text(canvas_ax, x0 + name_w - 0.1, ty - k * 0.2, rname, 8, color, ha="right", va="center", weight="bold")
         for c, cell in enumerate(row[:24]):
-            _text(canvas_ax, x0 + name_w + (c + 1) * cell_w - 0.05, ty - k * 0.2, cell, 8, color, ha="right",
-                  va="center")
+            _text(
+                canvas_ax, x0 + name_w + (c + 1) * cell_w - 0.05, ty - k * 0.2, cell, 8, color, ha="right", va="center"
+            )
     _legend(canvas_ax, legend, 0.2)
     return fig
 
 
 def _loss_figure(mpl, case, values):
     (name, factor, reduction), a, y = case.given["loss"], case.given["a"], case.given["y"]
-    rows = [("a", a, "black"), ("y", y, "black"), ("C", _get(values, "C"), GREEN),
-            ("∂Cₙ/∂a", _get(values, "dC/da"), RED)]
+    rows = [
+        ("a", a, "black"),
+        ("y", y, "black"),
+        ("C", _get(values, "C"), GREEN),
+        ("∂Cₙ/∂a", _get(values, "dC/da"), RED),
+    ]
     examples = "one column per example" if case.convention == "column" else "one row per example"
-    notes = [f"Loss {name.replace('_', ' ')}, factor {fmt(factor)}, reduction {reduction} ({examples} where a is "
-             f"a matrix); C is the batch cost, ∂Cₙ/∂a the per-example gradient. Values computed by refimpl (numpy)."]
+    notes = [
+        f"Loss {name.replace('_', ' ')}, factor {fmt(factor)}, reduction {reduction} ({examples} where a is "
+        f"a matrix); C is the batch cost, ∂Cₙ/∂a the per-example gradient. Values computed by refimpl (numpy)."
+    ]
     return _table_figure(mpl, case, rows, notes)
 
 
@@ -101,9 +132,14 @@ def _matrix_lines(array):
         return ["[" + ",  ".join(fmt(v) for v in a) + "]"]
     cells = [[fmt(v) for v in row] for row in a.reshape(a.shape[0], -1)]
     w = max(len(c) for row in cells for c in row)
-    return [("⎡" if k == 0 else "⎣" if k == len(cells) - 1 else "⎢") + "  ".join(c.rjust(w) for c in row)
-            + ("⎤" if k == 0 else "⎦" if k == len(cells) - 1 else "⎥") if len(cells) > 1
-            else "[" + "  ".join(c.rjust(w) for c in row) + "]" for k, row in enumerate(cells)]
+    return [
+        ("⎡" if k == 0 else "⎣" if k == len(cells) - 1 else "⎢")
+        + "  ".join(c.rjust(w) for c in row)
+        + ("⎤" if k == 0 else "⎦" if k == len(cells) - 1 else "⎥")
+        if len(cells) > 1
+        else "[" + "  ".join(c.rjust(w) for c in row) + "]"
+        for k, row in enumerate(cells)
+    ]
 
 
 def _table_figure(mpl, case, rows, notes):

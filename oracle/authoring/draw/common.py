@@ -1,4 +1,5 @@
 """What every figure shares: colours and labels, numbers, matplotlib (lazily), titles and legends."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,20 +15,30 @@ MISSING_MATPLOTLIB = "drawing needs matplotlib: pip install 'backprop-oracle[fig
 FORMATS = (".svg", ".png")
 
 FONT = "DejaVu Sans"
-GREEN = "#1b7a34"       # forward values
-RED = "#c0262d"         # gradients
-BLUE = "#1f4e96"        # parameters
+GREEN = "#1b7a34"  # forward values
+RED = "#c0262d"  # gradients
+BLUE = "#1f4e96"  # parameters
 GRAY = "#555555"
 ENGINE_LABELS = {"numpy": "numpy (refimpl)", "torch": "torch (autograd oracle)"}
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-_ACT_SYMBOL = {"sigmoid": "σ", "tanh": "tanh", "relu": "ReLU", "leaky_relu": "LReLU", "prelu": "PReLU",
-               "swish": "swish", "identity": "id", "softmax": "soft\nmax", "log_softmax": "log\nsoftmax"}
+_ACT_SYMBOL = {
+    "sigmoid": "σ",
+    "tanh": "tanh",
+    "relu": "ReLU",
+    "leaky_relu": "LReLU",
+    "prelu": "PReLU",
+    "swish": "swish",
+    "identity": "id",
+    "softmax": "soft\nmax",
+    "log_softmax": "log\nsoftmax",
+}
 _GATE_SYMBOL = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "neg": "−", "pow": "^"}
 
 
 # ---------------------------------------------------------------- numbers
+
 
 def fmt(value, sig=4):
     """A number rounded to ``sig`` significant digits, plainly written (no trailing zeros, U+2212 minus)."""
@@ -75,6 +86,7 @@ def sup(i):
 
 # ---------------------------------------------------------------- matplotlib, lazily
 
+
 class _Mpl:
     """The few matplotlib pieces the figures use, imported on first use."""
 
@@ -89,21 +101,32 @@ class _Mpl:
             raise ImportError(MISSING_MATPLOTLIB) from exc
         self.matplotlib, self.patches, self.Figure = matplotlib, patches, Figure
         self.FigureCanvasAgg, self.FontProperties = FigureCanvasAgg, FontProperties
-        self._renderer = RendererAgg(10, 10, 72)      # 72 dpi: pixels are points
+        self._renderer = RendererAgg(10, 10, 72)  # 72 dpi: pixels are points
         self._widths = {}
 
     def rc(self):
-        return self.matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "backprop-oracle",
-                                           "font.family": "sans-serif", "font.sans-serif": [FONT],
-                                           "axes.unicode_minus": True})
+        return self.matplotlib.rc_context(
+            {
+                "svg.fonttype": "none",
+                "svg.hashsalt": "backprop-oracle",
+                "font.family": "sans-serif",
+                "font.sans-serif": [FONT],
+                "axes.unicode_minus": True,
+            }
+        )
 
     def text_width(self, text, size, weight="normal", style="normal"):
         """Width in inches of (the widest line of) ``text`` at ``size`` points."""
         key = (text, size, weight, style)
         if key not in self._widths:
             prop = self.FontProperties(family=FONT, size=size, weight=weight, style=style)
-            self._widths[key] = max(self._renderer.get_text_width_height_descent(line, prop, ismath=False)[0]
-                                    for line in text.split("\n")) / 72
+            self._widths[key] = (
+                max(
+                    self._renderer.get_text_width_height_descent(line, prop, ismath=False)[0]
+                    for line in text.split("\n")
+                )
+                / 72
+            )
         return self._widths[key]
 
     def sheet(self, width, height):
@@ -127,19 +150,21 @@ def _check_path(path):
 def _save(fig, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     kind = path.suffix.lower()[1:]
-    metadata = {"Date": None} if kind == "svg" else {}     # reproducible SVG: no time stamp
+    metadata = {"Date": None} if kind == "svg" else {}  # reproducible SVG: no time stamp
     fig.savefig(path, format=kind, dpi=150, metadata=metadata, facecolor="white")
 
 
 def _load(case):
     if isinstance(case, (str, Path)):
         from oracle.verdict.cases import load_case
+
         return load_case(case)
     return case
 
 
 def _get(values, key):
     from oracle.verdict.run import Missing
+
     v = values.get(key)
     return None if v is None or isinstance(v, Missing) else v
 
@@ -213,9 +238,12 @@ def _legend_height(lines, size=7.5):
 def _finite(what):
     """Floating-point problems while drawing are a ValueError with a message, never a RuntimeWarning."""
     from oracle.verdict.run import Uncomputable, finite_math
+
     try:
         with finite_math():
             yield
     except FloatingPointError as exc:
-        raise Uncomputable(f"the {what} needs a number that is not finite ({exc}): the case's numbers "
-                           f"overflow float64 or leave a function's domain") from None
+        raise Uncomputable(
+            f"the {what} needs a number that is not finite ({exc}): the case's numbers "
+            f"overflow float64 or leave a function's domain"
+        ) from None

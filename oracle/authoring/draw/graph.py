@@ -1,4 +1,5 @@
 """Graph figures: inputs, gates and wires with forward values and gradients."""
+
 from __future__ import annotations
 
 import textwrap
@@ -6,7 +7,18 @@ import textwrap
 import numpy as np
 
 from oracle.authoring.draw.common import (
-    _get, fmt, _GATE_SYMBOL, GRAY, GREEN, _header, _legend, _legend_height, RED, _text, _title_height, _wrap_legend,
+    _get,
+    fmt,
+    _GATE_SYMBOL,
+    GRAY,
+    GREEN,
+    _header,
+    _legend,
+    _legend_height,
+    RED,
+    _text,
+    _title_height,
+    _wrap_legend,
 )
 
 
@@ -35,8 +47,11 @@ def unparse(node, parent=0, right=False):
         a = unparse(node[1], p, right=False)
         b = unparse(node[2], p, right=True)
         text = a + _OPS[kind] + b
-    needs = p < parent or (p == parent and right and kind in ("sub", "div", "add", "mul")) or \
-        (p == parent and not right and kind == "pow")
+    needs = (
+        p < parent
+        or (p == parent and right and kind in ("sub", "div", "add", "mul"))
+        or (p == parent and not right and kind == "pow")
+    )
     return f"({text})" if needs else text
 
 
@@ -48,8 +63,9 @@ def _gate(tree):
     if kind == "neg" and tree[1][0] == "var":
         return "−", [tree[1][1]]
     if kind == "call" and len(tree) == 3 and tree[2][0] == "var":
-        symbol = {"sigmoid": "σ", "relu": "ReLU", "identity": "id", "leaky_relu": "LReLU",
-                  "prelu": "PReLU"}.get(tree[1], tree[1])
+        symbol = {"sigmoid": "σ", "relu": "ReLU", "identity": "id", "leaky_relu": "LReLU", "prelu": "PReLU"}.get(
+            tree[1], tree[1]
+        )
         return symbol, [tree[2][1]]
     return None
 
@@ -65,6 +81,7 @@ def _operands(tree):
         elif n[0] != "num":
             for c in n[2:] if n[0] == "call" else n[1:]:
                 walk(c)
+
     walk(tree)
     return out
 
@@ -102,6 +119,7 @@ def _graph_figure(mpl, case, values):
             ys = [place(o) for o in ops]
             row[name] = sum(ys) / len(ys)
         return row[name]
+
     for s in sinks:
         place(s)
     for name in inputs:
@@ -109,7 +127,7 @@ def _graph_figure(mpl, case, values):
     by_col = {}
     for name, c in col.items():
         by_col.setdefault(c, []).append(name)
-    for names in by_col.values():      # no two nodes of a column closer than one slot
+    for names in by_col.values():  # no two nodes of a column closer than one slot
         names.sort(key=lambda n: row[n])
         for a, b in zip(names, names[1:]):
             if row[b] - row[a] < 1:
@@ -126,8 +144,11 @@ def _graph_figure(mpl, case, values):
         if gate:
             shape[name] = ("circle", 2 * R, 2 * R, gate[0])
         else:
-            text = "\n".join(textwrap.wrap(_breakable(f"{name} = {unparse(tree)}"), 46, break_on_hyphens=False,
-                                           break_long_words=False))
+            text = "\n".join(
+                textwrap.wrap(
+                    _breakable(f"{name} = {unparse(tree)}"), 46, break_on_hyphens=False, break_long_words=False
+                )
+            )
             w = mpl.text_width(text, gfs) + 0.2
             h = (text.count("\n") + 1) * gfs * 1.35 / 72 + 0.16
             shape[name] = ("box", w, h, text)
@@ -205,9 +226,18 @@ def _graph_figure(mpl, case, values):
             _text(ax, p[0], p[1], label, size, "black", ha="center", va="center_baseline", zorder=5)
             _text(ax, p[0], p[1] + R + 0.04, n, 8, GRAY, ha="center", va="bottom", style="italic", zorder=5)
         else:
-            ax.add_patch(mpl.patches.FancyBboxPatch((p[0] - w / 2, p[1] - h / 2), w, h,
-                                                    boxstyle="round,pad=0,rounding_size=0.06",
-                                                    fc="#e8f0fb", ec="#333333", lw=1.1, zorder=4))
+            ax.add_patch(
+                mpl.patches.FancyBboxPatch(
+                    (p[0] - w / 2, p[1] - h / 2),
+                    w,
+                    h,
+                    boxstyle="round,pad=0,rounding_size=0.06",
+                    fc="#e8f0fb",
+                    ec="#333333",
+                    lw=1.1,
+                    zorder=4,
+                )
+            )
             _text(ax, p[0], p[1], label, gfs, "black", ha="center", va="center", zorder=5, linespacing=1.35)
     _legend(ax, legend, 0.2)
     return fig
@@ -225,18 +255,26 @@ def _breakable(text):
 
 def _graph_legend(case, values, out, fanout):
     g = case.given
-    parts = [f"Above each wire (green): the forward value of the input or node it leaves; below it (red): "
-             f"∂{out}/∂(that value), the gradient of the output {out}."
-             + (" A dot marks a value used by several gates (its gradient is the sum over them)." if fanout else "")
-             + " Values computed by refimpl (numpy), rounded to 4 significant digits."]
+    parts = [
+        f"Above each wire (green): the forward value of the input or node it leaves; below it (red): "
+        f"∂{out}/∂(that value), the gradient of the output {out}."
+        + (" A dot marks a value used by several gates (its gradient is the sum over them)." if fanout else "")
+        + " Values computed by refimpl (numpy), rounded to 4 significant digits."
+    ]
     for offsets in g["perturbations"]:
         from oracle.verdict.cases import perturbation_label
+
         label = perturbation_label(offsets)
         what = ", ".join(f"{k} by {fmt(v)}" for k, v in offsets.items())
         new, delta = _get(values, f"{out}({label})"), _get(values, f"Δ{out}({label})")
-        grads = ", ".join(f"∂{out}/∂{k} = {fmt(_get(values, f'd{out}/d{k}'))}" for k in offsets
-                          if _get(values, f"d{out}/d{k}") is not None)
-        text = f"Increase {what}: {out} = {'—' if new is None else fmt(new)}, " \
-               f"Δ{out} = {'—' if delta is None else fmt(delta)}"
+        grads = ", ".join(
+            f"∂{out}/∂{k} = {fmt(_get(values, f'd{out}/d{k}'))}"
+            for k in offsets
+            if _get(values, f"d{out}/d{k}") is not None
+        )
+        text = (
+            f"Increase {what}: {out} = {'—' if new is None else fmt(new)}, "
+            f"Δ{out} = {'—' if delta is None else fmt(delta)}"
+        )
         parts.append(text + (f" ({grads})." if grads else "."))
     return parts

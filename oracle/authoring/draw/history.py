@@ -1,4 +1,5 @@
 """Gradient-descent history: loss and every parameter per step, numpy and torch."""
+
 from __future__ import annotations
 
 import math
@@ -6,7 +7,18 @@ import math
 import numpy as np
 
 from oracle.authoring.draw.common import (
-    _get, _check_path, ENGINE_LABELS, _finite, fmt, GRAY, _load, _Mpl, _save, sub, sup, _wrap,
+    _get,
+    _check_path,
+    ENGINE_LABELS,
+    _finite,
+    fmt,
+    GRAY,
+    _load,
+    _Mpl,
+    _save,
+    sub,
+    sup,
+    _wrap,
 )
 
 
@@ -25,11 +37,14 @@ def plot_history(case, path):
     mpl = _Mpl()
     case = _load(case)
     if case.kind != "network" or not case.given.get("steps"):
-        raise ValueError(f"{case.id}: plot_history needs a network case with gradient_descent "
-                         f"(this one is a {case.kind} case{'' if case.kind != 'network' else ' without it'})")
+        raise ValueError(
+            f"{case.id}: plot_history needs a network case with gradient_descent "
+            f"(this one is a {case.kind} case{'' if case.kind != 'network' else ' without it'})"
+        )
     import refimpl
 
     from oracle.engines import torch_engine
+
     with _finite("history"):
         histories = {"numpy": _history(case, refimpl), "torch": _history(case, torch_engine)}
     with mpl.rc(), _finite("history"):
@@ -38,10 +53,10 @@ def plot_history(case, path):
     return path
 
 
-
 def _history(case, engine):
     """{"C": [C(θ_0) … C(θ_k)], "W1": [W1 at θ_0 … θ_k], "b1": …} from one engine."""
     from oracle.verdict.run import compute
+
     g = case.given
     steps, conv = g["steps"], case.convention
     values = compute(case, engine)
@@ -64,7 +79,8 @@ def _history(case, engine):
     last_b = {l: params[f"b{l}"][-1] if g["b"][l] is not None else None for l in g["W"]}
     C_last = None
     if all(w is not None for w in last_W.values()) and all(
-            last_b[l] is not None for l in g["W"] if g["b"][l] is not None):
+        last_b[l] is not None for l in g["W"] if g["b"][l] is not None
+    ):
         try:
             axis = 0 if conv == "column" else 1
             _, a = engine.forward(last_W, last_b, g["f"], np.array(g["x"], dtype=float), conv)
@@ -83,6 +99,7 @@ def _history(case, engine):
 def _printed_history(case):
     """Values the document prints for C@t, W[l]'@t, b[l]'@t, as {series: {step: array}}."""
     import re
+
     out = {}
     for e in case.expect:
         m = re.fullmatch(r"C(?:@(\d+))?", e.quantity)
@@ -115,29 +132,57 @@ def _history_figure(mpl, case, histories):
     nrows = math.ceil(len(panels) / ncols)
     width = 3.3 * ncols + 0.6
     title = _wrap(mpl, case.title, 11, width - 0.5, weight="bold")
-    head = 0.15 + 0.21 * len(title) + 0.45          # title lines, then the legend row
-    note = _wrap(mpl, f"t = number of gradient-descent updates applied (η = {fmt(g['eta'])}"
-                 + (f"; frozen: {', '.join(g['frozen'])}" if g["frozen"] else "")
-                 + "). C at t is the cost at the parameters after t updates (the forward pass of step t + 1); "
-                   "the parameters are their values after t updates. numpy: line; torch: rings on it"
-                 + ("; ×: the value the notes print." if printed else "."), 7.5, width - 0.4)
+    head = 0.15 + 0.21 * len(title) + 0.45  # title lines, then the legend row
+    note = _wrap(
+        mpl,
+        f"t = number of gradient-descent updates applied (η = {fmt(g['eta'])}"
+        + (f"; frozen: {', '.join(g['frozen'])}" if g["frozen"] else "")
+        + "). C at t is the cost at the parameters after t updates (the forward pass of step t + 1); "
+        "the parameters are their values after t updates. numpy: line; torch: rings on it"
+        + ("; ×: the value the notes print." if printed else "."),
+        7.5,
+        width - 0.4,
+    )
     foot = 0.55 + len(note) * 0.15
     height = head + 2.5 * nrows + foot
     fig = mpl.Figure(figsize=(width, height), dpi=100)
     mpl.FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=0.8 / width, right=1 - 0.2 / width, top=1 - (head + 0.3) / height,
-                        bottom=foot / height, hspace=0.55, wspace=0.5)
+    fig.subplots_adjust(
+        left=0.8 / width,
+        right=1 - 0.2 / width,
+        top=1 - (head + 0.3) / height,
+        bottom=foot / height,
+        hspace=0.55,
+        wspace=0.5,
+    )
     for k, line in enumerate(title):
-        fig.text(0.5, 1 - (0.15 + 0.21 * k) / height, line, ha="center", va="top", fontsize=11, weight="bold",
-                 parse_math=False)
+        fig.text(
+            0.5,
+            1 - (0.15 + 0.21 * k) / height,
+            line,
+            ha="center",
+            va="top",
+            fontsize=11,
+            weight="bold",
+            parse_math=False,
+        )
     for k, line in enumerate(note):
-        fig.text(0.2 / width, (0.1 + (len(note) - 1 - k) * 0.15) / height, line, fontsize=7.5, color=GRAY,
-                 va="bottom", parse_math=False)
+        fig.text(
+            0.2 / width,
+            (0.1 + (len(note) - 1 - k) * 0.15) / height,
+            line,
+            fontsize=7.5,
+            color=GRAY,
+            va="bottom",
+            parse_math=False,
+        )
     handles = {}
     for k, (series, idx) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, k + 1)
-        for engine, style in (("numpy", dict(color="#1f77b4", lw=1.8, marker=".", ms=5)),
-                              ("torch", dict(color="#d62728", lw=0, marker="o", ms=8, mfc="none", mew=1.4))):
+        for engine, style in (
+            ("numpy", dict(color="#1f77b4", lw=1.8, marker=".", ms=5)),
+            ("torch", dict(color="#d62728", lw=0, marker="o", ms=8, mfc="none", mew=1.4)),
+        ):
             hist = histories[engine][series]
             if idx is None:
                 ys = [np.nan if v is None else float(v) for v in hist]
@@ -145,10 +190,12 @@ def _history_figure(mpl, case, histories):
             else:
                 shape = np.asarray(ref[series][0]).shape
                 cells = [idx] if idx != "all" else list(np.ndindex(shape))
-                lines = [([np.nan if v is None else float(np.asarray(v, dtype=float).reshape(shape)[c]) for v in hist],
-                          c) for c in cells]
+                lines = [
+                    ([np.nan if v is None else float(np.asarray(v, dtype=float).reshape(shape)[c]) for v in hist], c)
+                    for c in cells
+                ]
             for ys, c in lines:
-                (h,) = ax.plot(ts[:len(ys)], ys, label=ENGINE_LABELS[engine], **style)
+                (h,) = ax.plot(ts[: len(ys)], ys, label=ENGINE_LABELS[engine], **style)
                 handles[engine] = h
         if series in printed and idx != "all":
             pts = printed[series]
@@ -164,13 +211,20 @@ def _history_figure(mpl, case, histories):
                 handles["printed"] = h
         ax.set_title(_panel_title(series, idx, conv, g), fontsize=9)
         ax.set_xticks(ts)
-        ax.ticklabel_format(axis="y", useOffset=False, style="plain")   # 0.400003, not 1e−6+4e−1
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")  # 0.400003, not 1e−6+4e−1
         ax.tick_params(labelsize=7.5)
         ax.grid(alpha=0.3)
         ax.set_xlabel("updates t", fontsize=8)
     order = list(handles.values())
-    fig.legend(order, [h.get_label() for h in order], loc="center", ncol=len(order), fontsize=8.5,
-               frameon=False, bbox_to_anchor=(0.5, 1 - (head - 0.2) / height))
+    fig.legend(
+        order,
+        [h.get_label() for h in order],
+        loc="center",
+        ncol=len(order),
+        fontsize=8.5,
+        frameon=False,
+        bbox_to_anchor=(0.5, 1 - (head - 0.2) / height),
+    )
     return fig
 
 
@@ -181,7 +235,7 @@ def _panel_title(series, idx, conv, g):
     if idx == "all":
         return f"{kind}{sup(l)}: every entry"
     if kind == "b":
-        return f"b{sup(l)}{sub(idx[0] + 1)}" if np.asarray(g['b'][int(l)]).size > 1 else f"b{sup(l)}"
+        return f"b{sup(l)}{sub(idx[0] + 1)}" if np.asarray(g["b"][int(l)]).size > 1 else f"b{sup(l)}"
     if np.asarray(g["W"][int(l)]).size == 1:
         return f"w{sup(l)}"
     r, c = idx

@@ -1,4 +1,5 @@
 """Network figures: layers of neurons, edge labels placed off each other and off the annotations."""
+
 from __future__ import annotations
 
 import math
@@ -6,12 +7,28 @@ import math
 import numpy as np
 
 from oracle.authoring.draw.common import (
-    _ACT_SYMBOL, BLUE, GRAY, GREEN, RED, _get, _header, _legend, _legend_height, _text, _title_height, _wrap_legend,
-    fmt, fmt_change, fmt_values, sub, sup,
+    _ACT_SYMBOL,
+    BLUE,
+    GRAY,
+    GREEN,
+    RED,
+    _get,
+    _header,
+    _legend,
+    _legend_height,
+    _text,
+    _title_height,
+    _wrap_legend,
+    fmt,
+    fmt_change,
+    fmt_values,
+    sub,
+    sup,
 )
 
 
 # ---------------------------------------------------------------- network
+
 
 def _as_columns(array, convention, n=None):
     """An engine array (column: (n, N); row: (N, n)) or a given flat vector → (n, N)."""
@@ -71,25 +88,37 @@ def _network_figure(mpl, case, values):
     Wc = {l: _column_w(g["W"][l], conv) for l in g["W"]}
     sizes = [Wc[1].shape[1]] + [Wc[l].shape[0] for l in range(1, L + 1)]
 
-    r = 0.25                       # neuron radius
+    r = 0.25  # neuron radius
     fs, lh = 7.5, 7.5 * 1.32 / 72  # annotation font size and line height
-    efs = 7                        # edge label font size
+    efs = 7  # edge label font size
     notes = {(l, j): _neuron_lines(values, l, j, case, sizes) for l in range(L + 1) for j in range(sizes[l])}
-    labels = {(l, i, j): _edge_label(values, l, i, j, case)
-              for l in range(1, L + 1) for j in range(sizes[l]) for i in range(sizes[l - 1])}
-    block_w = {l: max(mpl.text_width(t, fs) for j in range(sizes[l]) for t, _ in notes[(l, j)]) + 0.1
-               for l in range(L + 1)}
+    labels = {
+        (l, i, j): _edge_label(values, l, i, j, case)
+        for l in range(1, L + 1)
+        for j in range(sizes[l])
+        for i in range(sizes[l - 1])
+    }
+    block_w = {
+        l: max(mpl.text_width(t, fs) for j in range(sizes[l]) for t, _ in notes[(l, j)]) + 0.1 for l in range(L + 1)
+    }
     block_h = max(len(v) for v in notes.values()) * lh + 0.06
-    label_w = {l: max(mpl.text_width(labels[(l, i, j)], efs) for j in range(sizes[l]) for i in range(sizes[l - 1]))
-               for l in range(1, L + 1)}
+    label_w = {
+        l: max(mpl.text_width(labels[(l, i, j)], efs) for j in range(sizes[l]) for i in range(sizes[l - 1]))
+        for l in range(1, L + 1)
+    }
     dy = 2 * r + block_h + 0.3
     # the gap between columns: room between the two annotation blocks for a label or so, and
     # for about two labels side by side between the circles
     gaps = []
     for l in range(1, L + 1):
         fan = max(sizes[l], sizes[l - 1])
-        gaps.append(max((block_w[l - 1] + block_w[l]) / 2 + 1.2 * label_w[l] + 0.4,
-                        2 * r + 2.1 * label_w[l] + 0.5 + 0.12 * fan, 2.0))
+        gaps.append(
+            max(
+                (block_w[l - 1] + block_w[l]) / 2 + 1.2 * label_w[l] + 0.4,
+                2 * r + 2.1 * label_w[l] + 0.5 + 0.12 * fan,
+                2.0,
+            )
+        )
     heads = {l: _layer_heads(case, l, L) for l in range(L + 1)}
     head_w = {l: max(mpl.text_width(h, 8) for h in heads[l]) for l in range(L + 1)}
     left = max(block_w[0] / 2, head_w[0] / 2, r) + 0.3
@@ -108,10 +137,19 @@ def _network_figure(mpl, case, values):
     y = _header(mpl, ax, case, width, height - 0.25) - 0.2
     for l in range(L + 1):
         for k, h in enumerate(heads[l]):
-            _text(ax, xs[l], y - k * 0.17, h, 8, "black" if k == 0 else GRAY, ha="center", va="top",
-                  weight="bold" if k == 0 else "normal")
+            _text(
+                ax,
+                xs[l],
+                y - k * 0.17,
+                h,
+                8,
+                "black" if k == 0 else GRAY,
+                ha="center",
+                va="top",
+                weight="bold" if k == 0 else "normal",
+            )
     top = y - 0.42
-    middle = top - r - (max(sizes) - 1) * dy / 2     # the circles of every column centred on one line
+    middle = top - r - (max(sizes) - 1) * dy / 2  # the circles of every column centred on one line
 
     pos = {}
     for l in range(L + 1):
@@ -140,14 +178,33 @@ def _network_figure(mpl, case, values):
     items = []
     h_label = efs * 1.25 / 72 + 0.05
     for key, p0, p1 in edges:
-        items.append({"key": key, "p0": p0, "p1": p1, "text": labels[key],
-                      "w": mpl.text_width(labels[key], efs) + 0.08, "h": h_label})
+        items.append(
+            {
+                "key": key,
+                "p0": p0,
+                "p1": p1,
+                "text": labels[key],
+                "w": mpl.text_width(labels[key], efs) + 0.08,
+                "h": h_label,
+            }
+        )
     _place_edge_labels(items, obstacles, [(p0, p1) for _, p0, p1 in edges], r)
     for it in items:
         c, ang = it["center"], it["angle"]
-        _text(ax, c[0], c[1], it["text"], efs, "black", ha="center", va="center", rotation=ang,
-              rotation_mode="anchor", zorder=3,
-              bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="#d0d0d0", lw=0.4, alpha=0.95))
+        _text(
+            ax,
+            c[0],
+            c[1],
+            it["text"],
+            efs,
+            "black",
+            ha="center",
+            va="center",
+            rotation=ang,
+            rotation_mode="anchor",
+            zorder=3,
+            bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="#d0d0d0", lw=0.4, alpha=0.95),
+        )
 
     for (l, j), p in pos.items():
         face = "#f3f3f3" if l == 0 else "#e8f0fb"
@@ -157,12 +214,21 @@ def _network_figure(mpl, case, values):
         else:
             inner = _ACT_SYMBOL.get(g["f"][l][0], g["f"][l][0])
             size = 11 if len(inner) <= 2 else 7 if "\n" not in inner else 6
-        _text(ax, p[0], p[1], inner, size, "black", ha="center", va="center", zorder=5,
-              linespacing=0.9)
+        _text(ax, p[0], p[1], inner, size, "black", ha="center", va="center", zorder=5, linespacing=0.9)
         bc, bw, bh = blocks[(l, j)]
-        ax.add_patch(mpl.patches.FancyBboxPatch((bc[0] - bw / 2, bc[1] - bh / 2), bw, bh,
-                                                boxstyle="round,pad=0.0,rounding_size=0.04",
-                                                fc="white", ec="#e0e0e0", lw=0.4, alpha=0.93, zorder=5))
+        ax.add_patch(
+            mpl.patches.FancyBboxPatch(
+                (bc[0] - bw / 2, bc[1] - bh / 2),
+                bw,
+                bh,
+                boxstyle="round,pad=0.0,rounding_size=0.04",
+                fc="white",
+                ec="#e0e0e0",
+                lw=0.4,
+                alpha=0.93,
+                zorder=5,
+            )
+        )
         yy = bc[1] + bh / 2 - 0.03
         for text, color in notes[(l, j)]:
             _text(ax, bc[0], yy, text, fs, color, ha="center", va="top", zorder=6)
@@ -176,8 +242,9 @@ def _layer_heads(case, l, L):
     if l == 0:
         return ["input", "a⁰ = x"]
     name, param = g["f"][l]
-    act = {"sigmoid": "σ", "identity": "identity", "relu": "ReLU", "leaky_relu": "leaky ReLU",
-           "prelu": "PReLU"}.get(name, name)
+    act = {"sigmoid": "σ", "identity": "identity", "relu": "ReLU", "leaky_relu": "leaky ReLU", "prelu": "PReLU"}.get(
+        name, name
+    )
     if param is not None:
         act += f" ({fmt(param)})"
     kind = "output" if l == L else "hidden"
@@ -195,13 +262,13 @@ def _network_legend(case, values):
         edge += " (column convention: W of shape (out, in), w_ji is W[j, i])"
     if g["eta"] is not None:
         steps = g["steps"]
-        edge += (f"; w → w' is the weight after one gradient-descent step, η = {fmt(g['eta'])}"
-                 + (f" (the first of {steps} steps)" if steps > 1 else ""))
+        edge += f"; w → w' is the weight after one gradient-descent step, η = {fmt(g['eta'])}" + (
+            f" (the first of {steps} steps)" if steps > 1 else ""
+        )
         if g["frozen"]:
             edge += f"; frozen: {', '.join(g['frozen'])}"
     parts.append(edge + ".")
-    neuron = ("Under each neuron: z = weighted input and a = activation (forward, green), "
-              "δ = ∂Cₙ/∂z (backward, red)")
+    neuron = "Under each neuron: z = weighted input and a = activation (forward, green), δ = ∂Cₙ/∂z (backward, red)"
     if any(b is not None for b in g["b"].values()):
         neuron += ", b = bias" + (" → after the update" if g["eta"] is not None else "")
     else:
@@ -231,7 +298,7 @@ def _oriented(center, u, w, h):
 
 def _normals(P, n_axes):
     """Normals of the first ``n_axes`` edges of polygons P (n, k, 2) → (n, n_axes, 2)."""
-    e = P[:, 1:n_axes + 1] - P[:, :n_axes]
+    e = P[:, 1 : n_axes + 1] - P[:, :n_axes]
     return np.stack([-e[..., 1], e[..., 0]], axis=-1)
 
 

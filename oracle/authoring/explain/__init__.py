@@ -20,17 +20,27 @@ The module is built in layers, each independent of the output format except the 
 Modules: ``common`` (layers 1–3 and the header), ``activation_loss``, ``network``, ``graph``,
 ``jacobian``, ``case_values`` (what every kind may add), ``render`` (layer 5); ``explain`` here.
 """
+
 from __future__ import annotations
 
 from oracle.verdict.run import Uncomputable, finite_math, require_all
 from oracle.reports.safetext import terminal
 from oracle.authoring.explain.activation_loss import _activation as _activation, _loss as _loss
 from oracle.authoring.explain.case_values import (
-    _defined_values as _defined_values, _printed_formulas as _printed_formulas, _remaining_errata as _remaining_errata,
+    _defined_values as _defined_values,
+    _printed_formulas as _printed_formulas,
+    _remaining_errata as _remaining_errata,
 )
 from oracle.authoring.explain.common import (
-    GIVEN_DECIMALS as GIVEN_DECIMALS, Heading as Heading, M as M, Math as Math, Note as Note, Para as Para,
-    Writer as Writer, _header as _header, sym as sym,
+    GIVEN_DECIMALS as GIVEN_DECIMALS,
+    Heading as Heading,
+    M as M,
+    Math as Math,
+    Note as Note,
+    Para as Para,
+    Writer as Writer,
+    _header as _header,
+    sym as sym,
 )
 from oracle.authoring.explain.graph import _graph_with_perturbations as _graph_with_perturbations
 from oracle.authoring.explain.jacobian import _jacobian as _jacobian
@@ -49,17 +59,24 @@ def explain(case, fmt="text", decimals=4) -> str:
     try:
         with finite_math():
             w = Writer(case, int(decimals))
-            require_all(w.values)       # every step needs its number: refuse, with the reason, if one fails
+            require_all(w.values)  # every step needs its number: refuse, with the reason, if one fails
             _header(w)
             _EXPLAINERS[case.kind](w)
             _defined_values(w)
             _printed_formulas(w)
             _remaining_errata(w)
     except FloatingPointError as exc:
-        raise Uncomputable(f"a step of the explanation is not finite ({exc}): the case's numbers overflow "
-                           f"float64 or leave a function's domain") from None
+        raise Uncomputable(
+            f"a step of the explanation is not finite ({exc}): the case's numbers overflow "
+            f"float64 or leave a function's domain"
+        ) from None
     return terminal(_RENDERERS[fmt](w.blocks))
 
 
-_EXPLAINERS = {"network": _network, "graph": _graph_with_perturbations, "activation": _activation,
-               "loss": _loss, "jacobian": _jacobian}
+_EXPLAINERS = {
+    "network": _network,
+    "graph": _graph_with_perturbations,
+    "activation": _activation,
+    "loss": _loss,
+    "jacobian": _jacobian,
+}

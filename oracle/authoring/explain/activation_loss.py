@@ -1,4 +1,5 @@
 """Activation and loss cases, and the activation/loss steps that network cases reuse."""
+
 from __future__ import annotations
 
 
@@ -6,7 +7,19 @@ import numpy as np
 
 
 from oracle.authoring.explain.common import (
-    act_prime, act_symbol, unknown, call, EMPTY, _exact, frac, JUX, M, MINUS, ODOT, ONE, paren,
+    act_prime,
+    act_symbol,
+    unknown,
+    call,
+    EMPTY,
+    _exact,
+    frac,
+    JUX,
+    M,
+    MINUS,
+    ODOT,
+    ONE,
+    paren,
 )
 
 
@@ -75,8 +88,10 @@ def _loss_value(w, loss, a_sym, y_sym, a, y, per_example_scalar, a_given=False):
     if name == "squared_error":
         if per_example_scalar:
             numbers = w.num(a, given=a_given) + MINUS + w.given(y, lead=False)
-            return (_coefficient(w, c) + paren(diff) + M("²", "^{2}"),
-                    _coefficient(w, c) + paren(numbers) + M("²", "^{2}"))
+            return (
+                _coefficient(w, c) + paren(diff) + M("²", "^{2}"),
+                _coefficient(w, c) + paren(numbers) + M("²", "^{2}"),
+            )
         return _coefficient(w, c) + M("‖", r"\lVert ") + diff + M("‖²", r"\rVert^{2}"), None
     if name == "mse":
         return _coefficient(w, c) + M("(1/K) ‖", r"\frac{1}{K}\lVert ") + diff + M("‖²", r"\rVert^{2}"), None
@@ -107,8 +122,15 @@ def _loss_gradient(w, loss, a_sym, y_sym, a, y, n_features, a_given=False):
     if name == "mae":
         return frac(_exact(c).text, n_features) + M(" sign", r"\operatorname{sign}") + paren(diff), None, False
     if name == "binary_cross_entropy":
-        return (_coefficient(w, c) + M(f"({diff.text}) / ({a_sym.text} ⊙ (1 − {a_sym.text}))",
-                                       rf"\frac{{{diff.tex}}}{{{a_sym.tex} \odot (1 - {a_sym.tex})}}"), None, True)
+        return (
+            _coefficient(w, c)
+            + M(
+                f"({diff.text}) / ({a_sym.text} ⊙ (1 − {a_sym.text}))",
+                rf"\frac{{{diff.tex}}}{{{a_sym.tex} \odot (1 - {a_sym.tex})}}",
+            ),
+            None,
+            True,
+        )
     if name == "cross_entropy":
         ratio = M(f"{y_sym.text} / {a_sym.text}", rf"\frac{{{y_sym.tex}}}{{{a_sym.tex}}}")
         return M("−", "-") + _coefficient(w, c) + ratio, None, True
@@ -117,19 +139,25 @@ def _loss_gradient(w, loss, a_sym, y_sym, a, y, n_features, a_given=False):
 
 # --------------------------------------------------------------- activation, loss, jacobian
 
+
 def _activation(w):
     (name, param), z = w.case.given["activation"], w.case.given["z"]
     w.heading(2, "Given")
     act = act_symbol(name)
     extra = f" (param {_exact(param).text})" if param is not None else ""
-    w.rows([[M("z", "z"), w.given(z)], [M("f", "f"), act + M(extra, r"\text{" + extra + "}" if extra else "")]],
-           inline=True)
+    w.rows(
+        [[M("z", "z"), w.given(z)], [M("f", "f"), act + M(extra, r"\text{" + extra + "}" if extra else "")]],
+        inline=True,
+    )
     w.heading(2, "Activation")
     z_sym, a_sym = M("z", "z"), M("a", "a")
     a = w.value("a")
     if name in ("softmax", "log_softmax"):
-        rule = (M("exp(zⱼ) / Σₖ exp(zₖ)", r"\frac{e^{z_j}}{\sum_k e^{z_k}}") if name == "softmax"
-                else M("zⱼ − ln Σₖ exp(zₖ)", r"z_j - \ln \sum_k e^{z_k}"))
+        rule = (
+            M("exp(zⱼ) / Σₖ exp(zₖ)", r"\frac{e^{z_j}}{\sum_k e^{z_k}}")
+            if name == "softmax"
+            else M("zⱼ − ln Σₖ exp(zₖ)", r"z_j - \ln \sum_k e^{z_k}")
+        )
         w.eq(a_sym, call(act, z_sym), rule, call(act, w.given(z)), w.num(a), q="a")
         axis = "each column" if w.column else "each row"
         if np.ndim(z) == 2:
@@ -145,10 +173,12 @@ def _loss(w):
     a_sym, y_sym = M("a", "a"), M("y", "y")
     w.heading(2, "Given")
     w.rows([[a_sym, w.given(a)], [y_sym, w.given(y)]], inline=True)
-    N = 1 if np.ndim(a) < 2 else np.shape(a)[1 if w.column else 0]       # examples
-    K = 1 if np.ndim(a) == 0 else np.shape(a)[0 if w.column else -1]     # features of one example
-    w.para(f"Loss {name} with factor {_exact(factor).text}, reduction {reduction}"
-           + (f", over N = {N} examples." if N > 1 else "."))
+    N = 1 if np.ndim(a) < 2 else np.shape(a)[1 if w.column else 0]  # examples
+    K = 1 if np.ndim(a) == 0 else np.shape(a)[0 if w.column else -1]  # features of one example
+    w.para(
+        f"Loss {name} with factor {_exact(factor).text}, reduction {reduction}"
+        + (f", over N = {N} examples." if N > 1 else ".")
+    )
     w.heading(2, "Cost")
     formula, subst = _loss_value(w, (name, factor, reduction), a_sym, y_sym, a, y, np.size(a) == 1, a_given=True)
     C = w.value("C")

@@ -1,12 +1,17 @@
 """What every kind of case may add: its own derived values, wrongly printed formulas, other errata."""
+
 from __future__ import annotations
 
 import re
 
 
-
 from oracle.authoring.explain.common import (
-    M, _one_line, paren, partial, plain_var, sym,
+    M,
+    _one_line,
+    paren,
+    partial,
+    plain_var,
+    sym,
 )
 from oracle.authoring.explain.graph import (
     _expr,
@@ -18,6 +23,7 @@ from oracle.authoring.explain.render import (
 
 # --------------------------------------------------------------- the case's own values and formulas
 
+
 def _binding_symbol(case):
     """How the names of a case's expressions are written: z1 → z¹ (h¹ in the row convention), dC_dW2 → ∂C/∂W², …"""
     if case.kind != "network":
@@ -26,11 +32,16 @@ def _binding_symbol(case):
     cost = M("E", "E") if row else M("C", "C")
     z = "h" if row else "z"
     patterns = [
-        (r"W(\d+)_new", lambda l: sym("W", l, prime=True)), (r"b(\d+)_new", lambda l: sym("b", l, prime=True)),
-        (r"W(\d+)", lambda l: sym("W", l)), (r"b(\d+)", lambda l: sym("b", l)), (r"z(\d+)", lambda l: sym(z, l)),
-        (r"a(\d+)", lambda l: sym("a", l)), (r"delta(\d+)", lambda l: sym("δ", l, tex=r"\delta")),
+        (r"W(\d+)_new", lambda l: sym("W", l, prime=True)),
+        (r"b(\d+)_new", lambda l: sym("b", l, prime=True)),
+        (r"W(\d+)", lambda l: sym("W", l)),
+        (r"b(\d+)", lambda l: sym("b", l)),
+        (r"z(\d+)", lambda l: sym(z, l)),
+        (r"a(\d+)", lambda l: sym("a", l)),
+        (r"delta(\d+)", lambda l: sym("δ", l, tex=r"\delta")),
         (r"fprime(\d+)", lambda l: M("f'", "f'") + paren(sym(z, l))),
-        (r"dC_dW(\d+)", lambda l: partial(cost, sym("W", l))), (r"dC_db(\d+)", lambda l: partial(cost, sym("b", l))),
+        (r"dC_dW(\d+)", lambda l: partial(cost, sym("W", l))),
+        (r"dC_db(\d+)", lambda l: partial(cost, sym("b", l))),
         (r"dC_da(\d+)", lambda l: partial(cost, sym("a", l))),
     ]
 
@@ -40,6 +51,7 @@ def _binding_symbol(case):
             if m:
                 return make(m.group(1))
         return plain_var(name)
+
     return symbol
 
 
@@ -60,8 +72,11 @@ def _printed_formulas(w):
         return
     w.heading(2, "Formulas printed with an error")
     for f in wrong:
-        parts = [f"the lecture prints the formula “{_one_line(f.printed)}” here; erratum: {_one_line(f.erratum)}",
-                 "; the printed formula gives ", w.num(w.value(f"formula:{f.name}"))]
+        parts = [
+            f"the lecture prints the formula “{_one_line(f.printed)}” here; erratum: {_one_line(f.erratum)}",
+            "; the printed formula gives ",
+            w.num(w.value(f"formula:{f.name}")),
+        ]
         if f.correct:
             parts += [", the correct one gives ", w.num(w.value(f"correct:{f.name}"))]
         parts += [f" ({f.equals} = ", w.num(w.value(f.equals)), ")."]

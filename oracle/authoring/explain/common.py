@@ -1,6 +1,7 @@
 """Layers 1–3 of the worked solutions, shared by every kind of case: math fragments ``M``, the
 document's blocks, the ``Writer`` (numbers → fragments, equations with errata) and the header.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,10 +15,11 @@ import refimpl
 from oracle.verdict.run import Missing, compute
 
 
-GIVEN_DECIMALS = 6          # the case's own numbers are shown as given, to at most this many places
+GIVEN_DECIMALS = 6  # the case's own numbers are shown as given, to at most this many places
 
 
 # =============================================================== 1. math fragments
+
 
 @dataclass(frozen=True)
 class M:
@@ -39,8 +41,8 @@ def _lift(x):
 
 
 EMPTY = M("", "")
-JUX = M("", " ")                     # juxtaposition: W¹a⁰
-SPACE = M(" ", " ")                  # product of two written-out matrices
+JUX = M("", " ")  # juxtaposition: W¹a⁰
+SPACE = M(" ", " ")  # product of two written-out matrices
 PLUS = M(" + ", " + ")
 MINUS = M(" − ", " - ")
 TIMES = M(" · ", r" \cdot ")
@@ -98,8 +100,14 @@ def frac(a, b, a_tex=None):
     return M(f"({a}/{b})", rf"\frac{{{a if a_tex is None else a_tex}}}{{{b}}}")
 
 
-_GREEK = {"eta": ("η", r"\eta"), "alpha": ("α", r"\alpha"), "beta": ("β", r"\beta"),
-          "gamma": ("γ", r"\gamma"), "lambda": ("λ", r"\lambda"), "sigma": ("σ", r"\sigma")}
+_GREEK = {
+    "eta": ("η", r"\eta"),
+    "alpha": ("α", r"\alpha"),
+    "beta": ("β", r"\beta"),
+    "gamma": ("γ", r"\gamma"),
+    "lambda": ("λ", r"\lambda"),
+    "sigma": ("σ", r"\sigma"),
+}
 
 
 def plain_var(name):
@@ -113,10 +121,17 @@ def plain_var(name):
 
 
 # activation functions: their symbol, value and derivative notation
-_ACT_SYMBOL = {"sigmoid": M("σ", r"\sigma"), "tanh": M("tanh", r"\tanh"), "relu": M("ReLU", r"\mathrm{ReLU}"),
-               "leaky_relu": M("LeakyReLU", r"\mathrm{LeakyReLU}"), "prelu": M("PReLU", r"\mathrm{PReLU}"),
-               "swish": M("swish", r"\mathrm{swish}"), "identity": M("id", r"\mathrm{id}"),
-               "softmax": M("softmax", r"\mathrm{softmax}"), "log_softmax": M("log softmax", r"\log\mathrm{softmax}")}
+_ACT_SYMBOL = {
+    "sigmoid": M("σ", r"\sigma"),
+    "tanh": M("tanh", r"\tanh"),
+    "relu": M("ReLU", r"\mathrm{ReLU}"),
+    "leaky_relu": M("LeakyReLU", r"\mathrm{LeakyReLU}"),
+    "prelu": M("PReLU", r"\mathrm{PReLU}"),
+    "swish": M("swish", r"\mathrm{swish}"),
+    "identity": M("id", r"\mathrm{id}"),
+    "softmax": M("softmax", r"\mathrm{softmax}"),
+    "log_softmax": M("log softmax", r"\log\mathrm{softmax}"),
+}
 
 
 def unknown(what, name, known):
@@ -137,6 +152,7 @@ def act_prime(name, z):
 
 # =============================================================== 2. the document
 
+
 @dataclass
 class Heading:
     level: int
@@ -145,23 +161,24 @@ class Heading:
 
 @dataclass
 class Para:
-    parts: list                 # prose (str) and inline math (M)
-    label: str | None = None    # BP1, BP2, …: shown in bold / first
+    parts: list  # prose (str) and inline math (M)
+    label: str | None = None  # BP1, BP2, …: shown in bold / first
 
 
 @dataclass
 class Math:
-    rows: list                  # chains of M (rows[i][0] = rows[i][1] = …); inline: lines of such chains
-    inline: bool = False        # short equations side by side, one line each (givens)
+    rows: list  # chains of M (rows[i][0] = rows[i][1] = …); inline: lines of such chains
+    inline: bool = False  # short equations side by side, one line each (givens)
 
 
 @dataclass
 class Note:
     parts: list
-    kind: str = "note"          # "erratum" or "note"
+    kind: str = "note"  # "erratum" or "note"
 
 
 # =============================================================== 3. the writer
+
 
 def _number(v, decimals, minus):
     """v rounded to ``decimals`` places, trailing zeros dropped: 0.2500 → 0.25, −0.0000 → 0."""
@@ -247,7 +264,7 @@ class Writer:
         return _grid_m(rows)
 
     def plus(self, value, given=False):
-        """ + v (or − |v| for a negative number)."""
+        """+ v (or − |v| for a negative number)."""
         a = np.asarray(value, dtype=float)
         if a.size == 1 and a.item() < 0 and self.scalar(a.item(), given=given).text != "0":
             return MINUS + self.num(-a, given=given)
@@ -308,15 +325,19 @@ class Writer:
                 parts += [" (correct, to the lecture's decimals: ", printed(e.correct_texts, e.value.shape), ")"]
             self.note(*parts, kind="erratum")
         elif e.allowance:
-            self.note("the lecture prints ", printed(e.texts, e.value.shape), " here, from rounded intermediates: ",
-                      _one_line(e.reason or ""))
+            self.note(
+                "the lecture prints ",
+                printed(e.texts, e.value.shape),
+                " here, from rounded intermediates: ",
+                _one_line(e.reason or ""),
+            )
 
 
 def printed(texts, shape):
     """Numbers as the case writes them (e.g. 0.20, −0.060), laid out like the quantity."""
     cells = [M(t.replace("-", "−"), t) for t in texts]
     dims = [n for n in shape if n != 1]
-    rows = [cells] if len(dims) <= 1 else [cells[i:i + dims[-1]] for i in range(0, len(cells), dims[-1])]
+    rows = [cells] if len(dims) <= 1 else [cells[i : i + dims[-1]] for i in range(0, len(cells), dims[-1])]
     return _grid_m(rows)
 
 
@@ -331,6 +352,7 @@ def _exact(v):
 
 # =============================================================== 4. explainers
 
+
 def _header(w):
     case = w.case
     w.heading(1, case.title)
@@ -340,6 +362,8 @@ def _header(w):
         parts.append(" The numbers are the case's own instance (the lecture prints none or only some of them).")
     w.para(*parts)
     precision = getattr(case, "precision", "float64")
-    w.para(f"All numbers are rounded to {w.decimals} decimals for display only (the case's given numbers are "
-           f"shown as given); every step is computed from the unrounded values of the steps before it "
-           f"(NumPy reference engine{', in float32' if precision == 'float32' else ''}).")
+    w.para(
+        f"All numbers are rounded to {w.decimals} decimals for display only (the case's given numbers are "
+        f"shown as given); every step is computed from the unrounded values of the steps before it "
+        f"(NumPy reference engine{', in float32' if precision == 'float32' else ''})."
+    )

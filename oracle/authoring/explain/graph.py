@@ -1,8 +1,8 @@
 """Graph cases: forward values, chain rule per node, symbolic local derivatives, perturbations;
 expression trees (gates, the case's definitions) as notation.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 
 import refimpl
@@ -10,11 +10,25 @@ import refimpl
 from oracle.verdict import expr as expr_lang
 from oracle.verdict.cases import perturbation_label
 from oracle.authoring.explain.common import (
-    _exact, join, M, MINUS, _number, paren, partial, plain_var, PLUS, _script_text, SPACE, _SUP, TIMES, TRANSPOSE,
+    _exact,
+    join,
+    M,
+    MINUS,
+    _number,
+    paren,
+    partial,
+    plain_var,
+    PLUS,
+    _script_text,
+    SPACE,
+    _SUP,
+    TIMES,
+    TRANSPOSE,
 )
 
 
 # --------------------------------------------------------------- graph
+
 
 def _graph(w):
     g = w.case.given
@@ -31,13 +45,19 @@ def _graph(w):
 
     w.heading(2, "Forward pass, node by node")
     for name, tree in program:
-        w.eq(plain_var(name), _expr(tree, plain_var), _expr(tree, plain_var, values, w, given=set(inputs)),
-             w.num(values[name]),
-             q=name)
+        w.eq(
+            plain_var(name),
+            _expr(tree, plain_var),
+            _expr(tree, plain_var, values, w, given=set(inputs)),
+            w.num(values[name]),
+            q=name,
+        )
 
     w.heading(2, "Backward pass, gate by gate (chain rule)")
-    w.para("Each gate multiplies the gradient arriving from above (upstream) by its local gradient; "
-           "a value used by several gates adds up their contributions.")
+    w.para(
+        "Each gate multiplies the gradient arriving from above (upstream) by its local gradient; "
+        "a value used by several gates adds up their contributions."
+    )
     w.eq(partial(f_sym, f_sym), w.num(grads[out]), q=f"d{out}/d{out}")
     consumers = {v: [c for c in nodes if v in expr_lang.names(trees[c])] for v in list(inputs) + nodes}
     local = {c: _local_gradients(trees[c], values) for c in nodes}
@@ -48,12 +68,17 @@ def _graph(w):
             if not consumers[c]:
                 w.eq(partial(f_sym, c_sym), w.num(0.0), q=f"d{out}/d{c}")
                 w.para(f"{c_sym.text} does not feed {f_sym.text}: its gradient is 0.")
-            w.para("Gate ", c_sym + M(" = ", " = ") + _expr(tree, plain_var), ", upstream gradient ",
-                   partial(f_sym, c_sym) + M(" = ", " = ") + w.num(grads[c]), ":")
+            w.para(
+                "Gate ",
+                c_sym + M(" = ", " = ") + _expr(tree, plain_var),
+                ", upstream gradient ",
+                partial(f_sym, c_sym) + M(" = ", " = ") + w.num(grads[c]),
+                ":",
+            )
         else:
             w.para("Output gate ", c_sym + M(" = ", " = ") + _expr(tree, plain_var), ":")
         for u in _in_order(tree):
-            total = c != out or consumers[u] == [out]     # else ∂f/∂u collects more than this gate
+            total = c != out or consumers[u] == [out]  # else ∂f/∂u collects more than this gate
             lhs = partial(c_sym, plain_var(u)) if total else _local(f_sym, plain_var(u))
             w.eq(lhs, _rule(tree, u), w.num(local[c][u]), q=f"d{out}/d{u}" if c == out and total else None)
         for u in _in_order(tree):
@@ -66,7 +91,7 @@ def _chain_line(w, f_sym, out, u, users, local, grads):
     u_sym = plain_var(u)
     symbols, numbers = [], []
     for i, c in enumerate(users):
-        if c == out:                                # the output gate's own local gradient
+        if c == out:  # the output gate's own local gradient
             symbols.append(_local(f_sym, u_sym))
             numbers.append(w.num(local[c][u], lead=i == 0))
         else:
@@ -89,8 +114,9 @@ def _in_order(tree):
             if t[1] not in seen:
                 seen.append(t[1])
         elif t[0] != "num":
-            for child in t[2 if t[0] == "call" else 1:]:
+            for child in t[2 if t[0] == "call" else 1 :]:
                 walk(child)
+
     walk(tree)
     return seen
 
@@ -115,15 +141,25 @@ def _perturbations(w):
         label = perturbation_label(offsets)
         what = ", ".join(f"{k} by {_exact(v).text}" for k, v in offsets.items())
         w.para(f"Increase {what}:")
-        w.rows([[plain_var(n), w.num(w.value(f"{n}({label})"))] for n in names], inline=True,
-               qs=[f"{n}({label})" for n in names])
+        w.rows(
+            [[plain_var(n), w.num(w.value(f"{n}({label})"))] for n in names],
+            inline=True,
+            qs=[f"{n}({label})" for n in names],
+        )
         new, old = w.value(f"{out}({label})"), w.value(out)
         predicted = sum(float(w.value(f"d{out}/d{k}")) * v for k, v in offsets.items())
-        w.eq(M("Δ", r"\Delta ") + f_sym, w.num(new) + MINUS + w.num(old, lead=False), w.num(new - old),
-             q=f"Δ{out}({label})")
+        w.eq(
+            M("Δ", r"\Delta ") + f_sym,
+            w.num(new) + MINUS + w.num(old, lead=False),
+            w.num(new - old),
+            q=f"Δ{out}({label})",
+        )
         terms = join([partial(f_sym, plain_var(k)) + TIMES + _exact(v) for k, v in offsets.items()], PLUS)
-        w.para("The gradient predicts ", terms + M(" = ", " = ") + w.num(predicted),
-               " (exact where f is linear in the perturbed value).")
+        w.para(
+            "The gradient predicts ",
+            terms + M(" = ", " = ") + w.num(predicted),
+            " (exact where f is linear in the perturbed value).",
+        )
 
 
 # symbolic local derivatives of a gate, for display (the numbers come from refimpl)
@@ -214,7 +250,7 @@ def _derive(t, v):
             return _s_add(_s_mul(du, s), _s_mul(u, ds))
         if kind == "div":
             return _s_sub(_s_div(du, s), _s_div(_s_mul(u, ds), ("pow", s, ("num", 2.0))))
-        if not _is_num(ds, 0.0):                   # u^s with s depending on v: no rule written here
+        if not _is_num(ds, 0.0):  # u^s with s depending on v: no rule written here
             return None
         return _s_mul(_s_mul(s, _s_pow(u, _s_sub(s, _ONE))), du)
     if kind == "call" and len(t) == 3:
@@ -222,9 +258,13 @@ def _derive(t, v):
         if du is None:
             return None
         u = t[2]
-        outer = {"exp": lambda: t, "log": lambda: _s_div(_ONE, u), "identity": lambda: _ONE,
-                 "sigmoid": lambda: ("mul", t, ("sub", _ONE, t)),
-                 "tanh": lambda: ("sub", _ONE, ("pow", t, ("num", 2.0)))}.get(t[1])
+        outer = {
+            "exp": lambda: t,
+            "log": lambda: _s_div(_ONE, u),
+            "identity": lambda: _ONE,
+            "sigmoid": lambda: ("mul", t, ("sub", _ONE, t)),
+            "tanh": lambda: ("sub", _ONE, ("pow", t, ("num", 2.0))),
+        }.get(t[1])
         return None if outer is None else _s_mul(outer(), du)
     return None
 
@@ -241,9 +281,18 @@ def _rule(tree, v):
 # expression trees (graph gates, the case's definitions) as notation
 
 _PREC = {"add": 1, "sub": 1, "mul": 2, "div": 2, "matmul": 2, "neg": 3, "pow": 4}
-_FUNC = {"exp": (None, None), "log": ("ln", r"\ln"), "sigmoid": ("σ", r"\sigma"), "tanh": ("tanh", r"\tanh"),
-         "dsigmoid": ("σ'", r"\sigma'"), "dtanh": ("tanh'", r"\tanh'"), "relu": ("ReLU", r"\mathrm{ReLU}"),
-         "drelu": ("ReLU'", r"\mathrm{ReLU}'"), "sum": ("Σ", r"\sum"), "sqrt": ("√", r"\sqrt")}
+_FUNC = {
+    "exp": (None, None),
+    "log": ("ln", r"\ln"),
+    "sigmoid": ("σ", r"\sigma"),
+    "tanh": ("tanh", r"\tanh"),
+    "dsigmoid": ("σ'", r"\sigma'"),
+    "dtanh": ("tanh'", r"\tanh'"),
+    "relu": ("ReLU", r"\mathrm{ReLU}"),
+    "drelu": ("ReLU'", r"\mathrm{ReLU}'"),
+    "sum": ("Σ", r"\sum"),
+    "sqrt": ("√", r"\sqrt"),
+}
 
 
 def _expr(t, var, subst=None, w=None, lead=True, given=()):
@@ -265,8 +314,11 @@ def _expr(t, var, subst=None, w=None, lead=True, given=()):
 
     def child(c, right=False):
         p = _PREC.get(c[0], 5)
-        wrap = (p < prec and not (kind == "neg" and p == 2)) or (right and p == prec and kind in ("sub", "div")) \
+        wrap = (
+            (p < prec and not (kind == "neg" and p == 2))
+            or (right and p == prec and kind in ("sub", "div"))
             or (kind == "pow" and p <= prec)
+        )
         m = _expr(c, var, subst, w, lead=wrap or (lead and not right and kind != "neg"), given=given)
         return paren(m) if wrap else m
 

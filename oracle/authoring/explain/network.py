@@ -1,4 +1,5 @@
 """Network cases, in the column (lecture 001) or row notation: forward, cost, backward, update."""
+
 from __future__ import annotations
 
 
@@ -7,14 +8,33 @@ import numpy as np
 
 from oracle.verdict.cases import given_bindings
 from oracle.authoring.explain.activation_loss import (
-    _activation_derivative, _activation_value, _coefficient, _loss_gradient, _loss_value,
+    _activation_derivative,
+    _activation_value,
+    _coefficient,
+    _loss_gradient,
+    _loss_value,
 )
 from oracle.authoring.explain.common import (
-    act_prime, act_symbol, call, EMPTY, _exact, frac, JUX, M, MINUS, ODOT, paren, partial, PLUS, sym, TRANSPOSE,
+    act_prime,
+    act_symbol,
+    call,
+    EMPTY,
+    _exact,
+    frac,
+    JUX,
+    M,
+    MINUS,
+    ODOT,
+    paren,
+    partial,
+    PLUS,
+    sym,
+    TRANSPOSE,
 )
 
 
 # --------------------------------------------------------------- network notation
+
 
 class ColumnNotation:
     """Lecture 001: z^l = W^l a^{l−1} + b^l, examples as columns, cost C."""
@@ -57,9 +77,15 @@ class ColumnNotation:
         return w.product(delta, a)
 
     def describe(self):
-        return ["Column convention (lecture 001): ", M("zˡ = Wˡaˡ⁻¹ + bˡ", "z^{l} = W^{l} a^{l-1} + b^{l}"), ", ",
-                M("aˡ = f(zˡ)", "a^{l} = f(z^{l})"), ", ", M("a⁰ = x", "a^{0} = x"),
-                "; Wˡ has one row per unit of layer l, examples are columns."]
+        return [
+            "Column convention (lecture 001): ",
+            M("zˡ = Wˡaˡ⁻¹ + bˡ", "z^{l} = W^{l} a^{l-1} + b^{l}"),
+            ", ",
+            M("aˡ = f(zˡ)", "a^{l} = f(z^{l})"),
+            ", ",
+            M("a⁰ = x", "a^{0} = x"),
+            "; Wˡ has one row per unit of layer l, examples are columns.",
+        ]
 
 
 class RowNotation(ColumnNotation):
@@ -99,12 +125,19 @@ class RowNotation(ColumnNotation):
         return w.product(a, delta)
 
     def describe(self):
-        return ["Row convention (lectures 000, 004): ", M("hˡ = aˡ⁻¹Wˡ + bˡ", "h^{l} = a^{l-1} W^{l} + b^{l}"), ", ",
-                M("aˡ = f(hˡ)", "a^{l} = f(h^{l})"), ", ", M("a⁰ = x", "a^{0} = x"),
-                "; Wˡ has one column per unit of layer l, examples are rows; the error is E."]
+        return [
+            "Row convention (lectures 000, 004): ",
+            M("hˡ = aˡ⁻¹Wˡ + bˡ", "h^{l} = a^{l-1} W^{l} + b^{l}"),
+            ", ",
+            M("aˡ = f(hˡ)", "a^{l} = f(h^{l})"),
+            ", ",
+            M("a⁰ = x", "a^{0} = x"),
+            "; Wˡ has one column per unit of layer l, examples are rows; the error is E.",
+        ]
 
 
 # --------------------------------------------------------------- network
+
 
 def _network(w):
     case, g = w.case, w.case.given
@@ -121,7 +154,7 @@ def _network(w):
             w.heading(2, f"Step {t}")
             if t > 1:
                 w.para(f"The forward pass of step {t} uses the parameters after step {t - 1} (its update above).")
-        given = t == 1                  # the parameters of step 1 are the case's; later ones are computed
+        given = t == 1  # the parameters of step 1 are the case's; later ones are computed
         w.heading(level, "Forward pass")
         for l in sorted(W):
             _forward_layer(w, nt, l, W, b, x, at, given)
@@ -143,23 +176,33 @@ def _network_given(w, nt, x, y):
         row = [[sym("W", l), w.given(g["W"][l])]]
         bias = M("none", r"\text{none}") if g["b"][l] is None else w.given(g["b"][l])
         row.append([sym("b", l), bias])
-        act = act_symbol(name) + (M(f" (param {_exact(param).text})", rf"\ (\text{{param }} {_exact(param).tex})")
-                                  if param is not None else EMPTY)
+        act = act_symbol(name) + (
+            M(f" (param {_exact(param).text})", rf"\ (\text{{param }} {_exact(param).tex})")
+            if param is not None
+            else EMPTY
+        )
         row.append([sym("f", l), act])
         w.rows(row, inline=True)
     w.rows([[M("x", "x"), sym("a", 0), w.given(x)], [M("y", "y"), w.given(y)]], inline=True)
     if g["N"] > 1:
         where = "column" if w.column else "row"
-        w.para(f"A mini-batch of N = {g['N']} examples, one per {where}; z, a and δ have one {where} per example "
-               f"(δ is per example, without 1/N).")
+        w.para(
+            f"A mini-batch of N = {g['N']} examples, one per {where}; z, a and δ have one {where} per example "
+            f"(δ is per example, without 1/N)."
+        )
     name, factor, reduction = g["loss"]
     L = max(g["W"])
     formula, _ = _loss_value(w, g["loss"], sym("a", L), M("y", "y"), None, None, _units(w, L) == 1)
     cost = nt.cost
     if g["N"] > 1:
         scale = frac(1, "N") + JUX if reduction == "mean" else EMPTY
-        w.rows([[sym(cost.text, sub="n", tex=cost.tex), formula],
-                [cost, scale + M("Σₙ ", r"\sum_n ") + sym(cost.text, sub="n", tex=cost.tex)]], inline=True)
+        w.rows(
+            [
+                [sym(cost.text, sub="n", tex=cost.tex), formula],
+                [cost, scale + M("Σₙ ", r"\sum_n ") + sym(cost.text, sub="n", tex=cost.tex)],
+            ],
+            inline=True,
+        )
     else:
         w.rows([[cost, formula]], inline=True)
     w.para(f"Loss {name} with factor {_exact(factor).text}, reduction {reduction}.")
@@ -184,11 +227,12 @@ def _forward_layer(w, nt, l, W, b, x, at, given):
     z, a = w.value(f"z[{l}]{at}"), w.value(f"a[{l}]{at}")
     Wl, bl = np.asarray(W[l], dtype=float), b[l]
     parts = [nt.z(l), nt.affine(l, bl is not None)]
-    first = w.column                    # which factor comes first: W a (column) or a W (row)
-    weighted = nt.weighted(w, (w.num(Wl, given=given, lead=first), Wl),
-                           (w.num(a_prev, given=l == 1, lead=not first), a_prev))
+    first = w.column  # which factor comes first: W a (column) or a W (row)
+    weighted = nt.weighted(
+        w, (w.num(Wl, given=given, lead=first), Wl), (w.num(a_prev, given=l == 1, lead=not first), a_prev)
+    )
     parts.append(weighted + w.plus(bl, given) if bl is not None else weighted)
-    n_out, n_in = (Wl.shape if w.column else Wl.shape[::-1])
+    n_out, n_in = Wl.shape if w.column else Wl.shape[::-1]
     if g["N"] == 1 and 1 < n_in <= 4 and n_out <= 4:
         terms = nt.terms(Wl, np.asarray(a_prev, dtype=float))
         sums = [_sum_of_terms(w, t) for t in terms]
@@ -244,23 +288,40 @@ def _output_error(w, nt, L, y, at):
     g_sym = nt.grad_a(L, last=True)
     n_features = np.shape(aL)[0 if w.column else 1]
     formula, subst, needs_paren = _loss_gradient(w, loss, a_sym, y_sym, aL, y, n_features)
-    w.eq(g_sym if g_sym.text == partial(nt.cost, a_sym).text else g_sym + M(" = ", " = ") + partial(nt.cost, a_sym),
-         formula, subst, w.num(grad), q=f"dC/da[{L}]{at}")
+    w.eq(
+        g_sym if g_sym.text == partial(nt.cost, a_sym).text else g_sym + M(" = ", " = ") + partial(nt.cost, a_sym),
+        formula,
+        subst,
+        w.num(grad),
+        q=f"dC/da[{L}]{at}",
+    )
     if f"f'(z[{L}])" in w.case.quantities:
         fp = w.value(f"f'(z[{L}]){at}")
         fp_sym = act_prime(name, z_sym)
         _activation_derivative(w, g["f"][L], fp_sym, z_sym, a_sym, z, aL, fp, f"f'(z[{L}]){at}")
-        w.eq(d_sym, g_sym + ODOT + fp_sym, (paren(formula) if needs_paren else formula) + ODOT + fp_sym,
-             w.product((w.num(grad), grad), (w.num(fp, lead=False), fp), elementwise=True), w.num(delta),
-             q=f"delta[{L}]{at}")
+        w.eq(
+            d_sym,
+            g_sym + ODOT + fp_sym,
+            (paren(formula) if needs_paren else formula) + ODOT + fp_sym,
+            w.product((w.num(grad), grad), (w.num(fp, lead=False), fp), elementwise=True),
+            w.num(delta),
+            q=f"delta[{L}]{at}",
+        )
     elif name == "softmax" and loss[0] == "cross_entropy":
         coef = _coefficient(w, loss[1])
-        w.eq(d_sym, coef + paren(a_sym + MINUS + y_sym) if coef.text else a_sym + MINUS + y_sym,
-             coef + paren(w.num(aL) + MINUS + w.given(y, lead=False)) if coef.text
-             else w.num(aL) + MINUS + w.given(y, lead=False),
-             w.num(delta), q=f"delta[{L}]{at}")
-        w.para("Softmax output with the log-likelihood cost: the softmax Jacobian and ∇ₐC combine to a − y "
-               "(for a one-hot y).")
+        w.eq(
+            d_sym,
+            coef + paren(a_sym + MINUS + y_sym) if coef.text else a_sym + MINUS + y_sym,
+            coef + paren(w.num(aL) + MINUS + w.given(y, lead=False))
+            if coef.text
+            else w.num(aL) + MINUS + w.given(y, lead=False),
+            w.num(delta),
+            q=f"delta[{L}]{at}",
+        )
+        w.para(
+            "Softmax output with the log-likelihood cost: the softmax Jacobian and ∇ₐC combine to a − y "
+            "(for a one-hot y)."
+        )
     else:
         _jacobian_error(w, name, d_sym, z_sym, a_sym, g_sym, delta, f"delta[{L}]{at}")
 
@@ -273,8 +334,9 @@ def _jacobian_error(w, name, d_sym, z_sym, a_sym, g_sym, delta, q):
     else:
         rule = g_sym + MINUS + call(act_symbol("softmax"), z_sym) + M(" Σⱼ ", r" \sum_j ") + g_j
     w.eq(d_sym, rule, w.num(delta), q=q)
-    w.para(f"{name} is not elementwise: δ is its Jacobian (transposed) applied to the gradient above, "
-           f"for each example.")
+    w.para(
+        f"{name} is not elementwise: δ is its Jacobian (transposed) applied to the gradient above, for each example."
+    )
 
 
 def _hidden_error(w, nt, l, W, at, given):
@@ -285,17 +347,24 @@ def _hidden_error(w, nt, l, W, at, given):
     z_sym, a_sym, d_sym = nt.z(l), sym("a", l), sym("δ", l, tex=r"\delta")
     w.para(f"error of layer {l} from the error of layer {l + 1}:", label="BP2")
     W_next = np.asarray(W[l + 1], dtype=float)
-    first = w.column                    # (W^{l+1})ᵀ δ^{l+1} (column) or δ^{l+1} (W^{l+1})ᵀ (row)
-    numbers = nt.backprop_numbers(w, (w.num(W_next, transpose=True, given=given, lead=first), W_next),
-                                  (w.num(delta_next, lead=not first), delta_next))
+    first = w.column  # (W^{l+1})ᵀ δ^{l+1} (column) or δ^{l+1} (W^{l+1})ᵀ (row)
+    numbers = nt.backprop_numbers(
+        w,
+        (w.num(W_next, transpose=True, given=given, lead=first), W_next),
+        (w.num(delta_next, lead=not first), delta_next),
+    )
     w.eq(nt.backprop(l), numbers, w.num(back), q=f"dC/da[{l}]{at}")
     if f"f'(z[{l}])" in w.case.quantities:
         fp = w.value(f"f'(z[{l}]){at}")
         fp_sym = act_prime(name, z_sym)
         _activation_derivative(w, g["f"][l], fp_sym, z_sym, a_sym, z, a, fp, f"f'(z[{l}]){at}")
-        w.eq(d_sym, paren(nt.backprop(l)) + ODOT + fp_sym,
-             w.product((w.num(back), back), (w.num(fp, lead=False), fp), elementwise=True), w.num(delta),
-             q=f"delta[{l}]{at}")
+        w.eq(
+            d_sym,
+            paren(nt.backprop(l)) + ODOT + fp_sym,
+            w.product((w.num(back), back), (w.num(fp, lead=False), fp), elementwise=True),
+            w.num(delta),
+            q=f"delta[{l}]{at}",
+        )
     else:
         _jacobian_error(w, name, d_sym, z_sym, a_sym, nt.backprop(l), delta, f"delta[{l}]{at}")
 
@@ -316,13 +385,22 @@ def _gradients(w, nt, l, x, b, at):
         else:
             per = sym("δ", f"n,{l}", tex=r"\delta")
             w.eq(partial(cost, sym("b", l)), scale + M("Σₙ ", r"\sum_n ") + per, w.num(gb), q=f"dC/db[{l}]{at}")
-    numbers = nt.weight_gradient_numbers(w, (w.num(delta, lead=w.column), delta),
-                                         (w.num(a_prev, transpose=True, given=l == 1, lead=not w.column), a_prev))
+    numbers = nt.weight_gradient_numbers(
+        w,
+        (w.num(delta, lead=w.column), delta),
+        (w.num(a_prev, transpose=True, given=l == 1, lead=not w.column), a_prev),
+    )
     if N == 1:
         w.eq(partial(cost, sym("W", l)), nt.weight_gradient(l), numbers, w.num(gW), q=f"dC/dW[{l}]{at}")
     else:
-        w.eq(partial(cost, sym("W", l)), scale + M("Σₙ ", r"\sum_n ") + nt.weight_gradient(l, per_example=True),
-             scale + nt.weight_gradient(l), scale + numbers, w.num(gW), q=f"dC/dW[{l}]{at}")
+        w.eq(
+            partial(cost, sym("W", l)),
+            scale + M("Σₙ ", r"\sum_n ") + nt.weight_gradient(l, per_example=True),
+            scale + nt.weight_gradient(l),
+            scale + numbers,
+            w.num(gW),
+            q=f"dC/dW[{l}]{at}",
+        )
 
 
 def _update(w, nt, W, b, at, given):
@@ -330,8 +408,10 @@ def _update(w, nt, W, b, at, given):
     g = w.case.given
     mean = g["loss"][2] == "mean" and g["N"] > 1
     batch = f" (the mean over the batch carries the 1/N = 1/{g['N']})" if mean else ""
-    w.para(f"W ← W − η ∂{nt.cost.text}/∂W and b ← b − η ∂{nt.cost.text}/∂b with η = {_exact(g['eta']).text}, "
-           f"every layer with the gradients of the weights before the update{batch}.")
+    w.para(
+        f"W ← W − η ∂{nt.cost.text}/∂W and b ← b − η ∂{nt.cost.text}/∂b with η = {_exact(g['eta']).text}, "
+        f"every layer with the gradients of the weights before the update{batch}."
+    )
     W_new, b_new = {}, {}
     for l in sorted(W, reverse=True):
         W_new[l] = _update_parameter(w, nt, "W", l, W[l], at, given)
@@ -352,7 +432,12 @@ def _update_parameter(w, nt, p, l, old, at, given):
     grad = w.value(f"dC/d{p}[{l}]{at}")
     eta_m = M("η", r"\eta")
     old_m = w.num(old, given=given)
-    w.eq(p_new, p_sym + MINUS + eta_m + JUX + partial(nt.cost, p_sym),
-         old_m + MINUS + w.product((_exact(g["eta"]), g["eta"]), (w.num(grad, lead=False), grad)),
-         old_m + w.plus(new - old), w.num(new), q=new_q)
+    w.eq(
+        p_new,
+        p_sym + MINUS + eta_m + JUX + partial(nt.cost, p_sym),
+        old_m + MINUS + w.product((_exact(g["eta"]), g["eta"]), (w.num(grad, lead=False), grad)),
+        old_m + w.plus(new - old),
+        w.num(new),
+        q=new_q,
+    )
     return new

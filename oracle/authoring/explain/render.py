@@ -1,14 +1,17 @@
 """Layer 5: one renderer per format (terminal text, Markdown with $…$ math, a LaTeX fragment)."""
+
 from __future__ import annotations
 
 import re
 import unicodedata
 
 
-
 from oracle.reports.safetext import terminal
 from oracle.authoring.explain.common import (
-    Heading, M, Math, Para,
+    Heading,
+    M,
+    Math,
+    Para,
 )
 
 
@@ -120,19 +123,94 @@ def _render_markdown(blocks):
 
 
 # Unicode in prose (titles, notes) → LaTeX that a standard article with amsmath typesets
-_LATEX_TEXT = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
-               "_": r"\_", "^": r"\^{}", "~": r"\~{}", "—": "---", "–": "--", "…": r"\dots{}", "“": "``", "”": "''",
-               "‘": "`", "’": "'", "\u00a0": "~", "⚠": "(!)"}
-_LATEX_MATH = {"<": "<", ">": ">", "|": "|", "·": r"\cdot", "×": r"\times", "−": "-", "±": r"\pm",
-               "½": r"\frac{1}{2}", "¼": r"\frac{1}{4}", "¾": r"\frac{3}{4}", "‖": r"\|", "∂": r"\partial",
-               "∇": r"\nabla", "≈": r"\approx", "≡": r"\equiv", "≤": r"\leq", "≥": r"\geq", "≠": r"\neq",
-               "⊙": r"\odot", "→": r"\rightarrow", "←": r"\leftarrow", "⇒": r"\Rightarrow", "∞": r"\infty",
-               "√": r"\surd", "∈": r"\in", "Σ": r"\Sigma", "Δ": r"\Delta", "Π": r"\Pi", "Γ": r"\Gamma",
-               "Λ": r"\Lambda", "Θ": r"\Theta", "Φ": r"\Phi", "Ψ": r"\Psi", "Ω": r"\Omega", "ᵀ": "^{T}",
-               "ŷ": r"\hat{y}", "′": "'", "ε": r"\varepsilon", "ϵ": r"\epsilon"}
+_LATEX_TEXT = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "%": r"\%",
+    "_": r"\_",
+    "^": r"\^{}",
+    "~": r"\~{}",
+    "—": "---",
+    "–": "--",
+    "…": r"\dots{}",
+    "“": "``",
+    "”": "''",
+    "‘": "`",
+    "’": "'",
+    "\u00a0": "~",
+    "⚠": "(!)",
+}
+_LATEX_MATH = {
+    "<": "<",
+    ">": ">",
+    "|": "|",
+    "·": r"\cdot",
+    "×": r"\times",
+    "−": "-",
+    "±": r"\pm",
+    "½": r"\frac{1}{2}",
+    "¼": r"\frac{1}{4}",
+    "¾": r"\frac{3}{4}",
+    "‖": r"\|",
+    "∂": r"\partial",
+    "∇": r"\nabla",
+    "≈": r"\approx",
+    "≡": r"\equiv",
+    "≤": r"\leq",
+    "≥": r"\geq",
+    "≠": r"\neq",
+    "⊙": r"\odot",
+    "→": r"\rightarrow",
+    "←": r"\leftarrow",
+    "⇒": r"\Rightarrow",
+    "∞": r"\infty",
+    "√": r"\surd",
+    "∈": r"\in",
+    "Σ": r"\Sigma",
+    "Δ": r"\Delta",
+    "Π": r"\Pi",
+    "Γ": r"\Gamma",
+    "Λ": r"\Lambda",
+    "Θ": r"\Theta",
+    "Φ": r"\Phi",
+    "Ψ": r"\Psi",
+    "Ω": r"\Omega",
+    "ᵀ": "^{T}",
+    "ŷ": r"\hat{y}",
+    "′": "'",
+    "ε": r"\varepsilon",
+    "ϵ": r"\epsilon",
+}
 _GREEK_LOWER = "αβγδεζηθικλμνξπρστυφχψω"
-_GREEK_NAMES = ["alpha", "beta", "gamma", "delta", "varepsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
-                "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"]
+_GREEK_NAMES = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
+]
 _LATEX_MATH.update({ch: "\\" + name for ch, name in zip(_GREEK_LOWER, _GREEK_NAMES)})
 _LATEX_SCRIPT = {ch: ("^", c) for c, ch in zip("0123456789+-=()nilLNT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱˡᴸᴺᵀ")}
 _LATEX_SCRIPT.update({ch: ("_", c) for c, ch in zip("0123456789+-=()aeijklmnopstx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑᵢⱼₖₗₘₙₒₚₛₜₓ")})
@@ -141,9 +219,9 @@ _LATEX_SCRIPT.update({ch: ("_", c) for c, ch in zip("0123456789+-=()aeijklmnopst
 def _latex_prose(s):
     """Prose with Unicode symbols as LaTeX: δ → $\\delta$, ŷ → $\\hat{y}$, a⁽³⁾ → a$^{(3)}$; special
     characters escaped. Anything unknown is reduced to ASCII: the fragment needs no Unicode-aware engine."""
-    s = terminal(s)                                  # control characters as visible escapes: \x1b
-    s = re.sub(r"(.)\u0302", lambda m: "\u0000" + m.group(1), s)     # x̂ (combining circumflex) → hat
-    pieces, hat = [], False                         # (kind, text): kind "text", "math", "^" or "_"
+    s = terminal(s)  # control characters as visible escapes: \x1b
+    s = re.sub(r"(.)\u0302", lambda m: "\u0000" + m.group(1), s)  # x̂ (combining circumflex) → hat
+    pieces, hat = [], False  # (kind, text): kind "text", "math", "^" or "_"
     for ch in s:
         if ch == "\u0000":
             hat = True
@@ -162,7 +240,7 @@ def _latex_prose(s):
         else:
             ascii_ = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode() or "?"
             pieces.append(("text", "".join(_LATEX_TEXT.get(c, c) for c in ascii_)))
-    out, run = [], []                               # run: the math of one $…$, scripts grouped: ^{(3)}
+    out, run = [], []  # run: the math of one $…$, scripts grouped: ^{(3)}
     for kind, text in pieces + [("text", "")]:
         if kind == "text":
             if run:
@@ -187,8 +265,9 @@ def _render_latex(blocks):
         if isinstance(b, Heading):
             out.append(commands.get(b.level, r"\paragraph*") + "{" + _prose_latex(b.parts) + "}")
         elif isinstance(b, Para):
-            out.append(r"\noindent " + (r"\textbf{" + _latex_prose(b.label) + "} " if b.label else "")
-                       + _prose_latex(b.parts))
+            out.append(
+                r"\noindent " + (r"\textbf{" + _latex_prose(b.label) + "} " if b.label else "") + _prose_latex(b.parts)
+            )
         elif isinstance(b, Math):
             if b.inline:
                 out.append("\\begin{gather*}\n" + " \\\\\n".join(map(_inline_tex, b.rows)) + "\n\\end{gather*}")

@@ -17,12 +17,23 @@ equations, so the adapter transposes W, x and y on the way in and the
 per-layer results on the way out: the student's column code answers it too.
 Functions an implementation provides under the interface's own names always win.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-INTERFACE = ("activation", "activation_derivative", "loss", "loss_gradient", "forward", "backward",
-             "update", "train_step", "graph", "jacobian")
+INTERFACE = (
+    "activation",
+    "activation_derivative",
+    "loss",
+    "loss_gradient",
+    "forward",
+    "backward",
+    "update",
+    "train_step",
+    "graph",
+    "jacobian",
+)
 
 
 def _by_layer(values, L):
@@ -41,13 +52,15 @@ def _in_columns(backward_column):
     Row convention: W^l is given as (n_{l−1}, n_l) and x, y with one example per row; the column
     code gets their transposes, and its per-layer matrices (∂C/∂a, δ, ∂C/∂W) are transposed back.
     """
+
     def backward(W, b, f, x, y, loss, convention="column"):
         if convention != "row":
             return backward_column(W, b, f, x, y, loss)
-        T = lambda v: np.asarray(v, dtype=float).T                      # noqa: E731
+        T = lambda v: np.asarray(v, dtype=float).T  # noqa: E731
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-        out = backward_column({l: T(w) for l, w in W.items()}, b, f, x if x.ndim == 1 else x.T,
-                              y if y.ndim == 1 else y.T, loss)
+        out = backward_column(
+            {l: T(w) for l, w in W.items()}, b, f, x if x.ndim == 1 else x.T, y if y.ndim == 1 else y.T, loss
+        )
         back = {}
         for key, per_layer in out.items():
             if key == "dC/db":
@@ -55,6 +68,7 @@ def _in_columns(backward_column):
             else:
                 back[key] = {l: (None if v is None else T(v)) for l, v in per_layer.items()}
         return back
+
     return backward
 
 
@@ -63,6 +77,7 @@ def _from_backprop(backprop):
         grads_W, grads_b = backprop(W, b, f, x, y, loss)
         L = len(W)
         return {"dC/dW": _by_layer(grads_W, L), "dC/db": _by_layer(grads_b, L)}
+
     return _in_columns(backward)
 
 
@@ -83,11 +98,11 @@ def _from_layers(layer_forward, layer_backward, loss_gradient):
         name, factor, reduction = loss
         N = np.shape(a[L])[1]
         grad = np.asarray(loss_gradient(name, a[L], y, factor, 0), dtype=float)
-        grad = grad / N if reduction == "mean" else grad        # ∂C/∂a^L of the batch cost
+        grad = grad / N if reduction == "mean" else grad  # ∂C/∂a^L of the batch cost
         out = {"dC/da": {}, "dC/dW": {}, "dC/db": {}}
         scale = N if reduction == "mean" else 1
         for l in range(L, 0, -1):
-            out["dC/da"][l] = grad * scale                        # per example, as the interface defines it
+            out["dC/da"][l] = grad * scale  # per example, as the interface defines it
             grad, out["dC/dW"][l], out["dC/db"][l] = layer_backward(grad, caches[l])
         return out
 
@@ -99,8 +114,13 @@ def adapt(namespace):
     functions = {name: namespace[name] for name in INTERFACE if callable(namespace.get(name))}
     if "backward" not in functions and callable(namespace.get("backprop")):
         functions["backward"] = _from_backprop(namespace["backprop"])
-    if callable(namespace.get("layer_forward")) and callable(namespace.get("layer_backward")) \
-            and callable(namespace.get("loss_gradient")):
-        functions.setdefault("backward", _from_layers(namespace["layer_forward"], namespace["layer_backward"],
-                                                      namespace["loss_gradient"]))
+    if (
+        callable(namespace.get("layer_forward"))
+        and callable(namespace.get("layer_backward"))
+        and callable(namespace.get("loss_gradient"))
+    ):
+        functions.setdefault(
+            "backward",
+            _from_layers(namespace["layer_forward"], namespace["layer_backward"], namespace["loss_gradient"]),
+        )
     return functions

@@ -8,6 +8,7 @@ the worker refuses them at run time, so that a name built at run time
 ("ref" + "impl") is refused as well. An assignment may allow a package
 explicitly (``--allow-import torch``); refimpl and oracle can never be allowed.
 """
+
 from __future__ import annotations
 
 import sys
@@ -21,7 +22,7 @@ FORBIDDEN = {
     "autograd": "uses an automatic-differentiation package",
 }
 NEVER_ALLOWED = ("refimpl", "oracle")
-REFUSAL = "import of {name!r} is not allowed: {why}: not allowed"   # the grader recognises this text
+REFUSAL = "import of {name!r} is not allowed: {why}: not allowed"  # the grader recognises this text
 
 
 def refusal(name):
@@ -51,7 +52,7 @@ class ImportGuard:
 
     def install(self):
         sys.meta_path.insert(0, self)
-        for name in list(sys.modules):          # nothing forbidden is loaded already
+        for name in list(sys.modules):  # nothing forbidden is loaded already
             if name.partition(".")[0] in self.names:
                 del sys.modules[name]
         return self

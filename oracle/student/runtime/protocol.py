@@ -5,6 +5,7 @@ Arrays travel as {"__nd__": shape, "v": flat values}; dicts (whose keys may be
 layer numbers) as {"__dict__": [[key, value], ...]}; tuples as {"__tuple__": [...]};
 NaN and ±inf as JSON's NaN/Infinity tokens.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,14 +13,14 @@ import math
 
 import numpy as np
 
-MAX_MESSAGE = 64 * 1024 * 1024     # a larger answer is refused, not read into memory
+MAX_MESSAGE = 64 * 1024 * 1024  # a larger answer is refused, not read into memory
 
 
 class ProtocolError(ValueError):
     """An answer that is not a well-formed message."""
 
 
-_ND = np.ndarray           # its methods, called unbound: an ndarray subclass cannot change what is sent
+_ND = np.ndarray  # its methods, called unbound: an ndarray subclass cannot change what is sent
 
 
 def encode(obj):

@@ -15,6 +15,7 @@ It is trusted no more than the code it hosts: every answer — including the
 inputs as they are after the call, which the grader compares with what it
 sent to detect in-place modification — is judged by the grader.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -68,7 +69,7 @@ def main():
     protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    os.dup2(2, 1)                       # print() of the implementation goes to standard error
+    os.dup2(2, 1)  # print() of the implementation goes to standard error
     sys.stdout = sys.stderr
 
     def send(message):
@@ -105,7 +106,7 @@ def main():
             send({"ok": False, "error": f"{name} returned {exc}, which is not numbers"})
             continue
         try:
-            inputs = encode(list(args))     # as they are now: the grader compares them with what it sent
+            inputs = encode(list(args))  # as they are now: the grader compares them with what it sent
         except Exception:  # noqa: BLE001 - inputs replaced by something that is not numbers
             inputs = None
         send({"ok": True, "result": payload, "inputs": inputs})
