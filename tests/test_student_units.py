@@ -141,3 +141,8 @@ def test_the_import_guard_refuses_forbidden_packages_and_remembers_them():
     assert guard.attempts == ["autograd"]
     assert guard not in sys.meta_path
     assert refusal("refimpl") == "import of 'refimpl' is not allowed: uses the reference implementation: not allowed"
+
+
+def test_the_workers_interface_list_is_refimpls():
+    """The worker cannot import refimpl, so it keeps the list of names; it must be refimpl's."""
+    assert adapters.INTERFACE == tuple(refimpl.__all__)

@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from oracle.verdict.cases import load_case
+from oracle.verdict.cases import describe_value as _describe
 from oracle.verdict.errors import CaseError, suggest
 from oracle.verdict.yamlsafe import Number, load
 
@@ -129,21 +130,6 @@ def _expand(path):
 
 
 # ---------------------------------------------------------------- messages
-
-
-def _describe(node):
-    v = node.value
-    if isinstance(v, dict):
-        return "a mapping"
-    if isinstance(v, list):
-        return "a list"
-    if isinstance(v, Number):
-        return f"the number {v.text}"
-    if v is None:
-        return "an empty value"
-    if isinstance(v, bool):
-        return f"the boolean {str(v).lower()}"
-    return f"the text {v!r}"
 
 
 def _locate(node, location):

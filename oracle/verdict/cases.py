@@ -114,11 +114,12 @@ def _err(path, node, message):
 
 def _mapping(path, node, what):
     if not isinstance(node.value, dict):
-        raise _err(path, node, f"{what} must be a mapping (name: value), not {_describe(node)}")
+        raise _err(path, node, f"{what} must be a mapping (name: value), not {describe_value(node)}")
     return node.value
 
 
-def _describe(node):
+def describe_value(node):
+    """What a YAML value is, for messages: 'a mapping', 'the number 1.5', 'the text \'x\''."""
     v = node.value
     if isinstance(v, dict):
         return "a mapping"
@@ -135,13 +136,13 @@ def _describe(node):
 
 def _string(path, node, what):
     if not isinstance(node.value, str):
-        raise _err(path, node, f"{what} must be text, not {_describe(node)}")
+        raise _err(path, node, f"{what} must be text, not {describe_value(node)}")
     return node.value
 
 
 def _number(path, node, what):
     if not isinstance(node.value, Number):
-        raise _err(path, node, f"{what} must be a number, not {_describe(node)}")
+        raise _err(path, node, f"{what} must be a number, not {describe_value(node)}")
     return node.value
 
 
@@ -162,7 +163,7 @@ def _array(path, node, what, texts=False):
             return [walk(c) for c in n.value]
         if isinstance(n.value, Number):
             return (n.value.value, n.value.decimals, n.value.text)
-        raise _err(path, n, f"{what}: expected a number, found {_describe(n)}")
+        raise _err(path, n, f"{what}: expected a number, found {describe_value(n)}")
 
     nested = walk(node)
     try:
@@ -413,7 +414,7 @@ def _load_network(path, fields, case, limits=DEFAULT):
         eta = eta_number.value
         allow = gd.value.get("allow_nonpositive_eta")
         if allow is not None and not isinstance(allow.value, bool):
-            raise _err(path, allow, f"allow_nonpositive_eta must be true or false, not {_describe(allow)}")
+            raise _err(path, allow, f"allow_nonpositive_eta must be true or false, not {describe_value(allow)}")
         if eta <= 0 and not (allow is not None and allow.value):
             raise _err(
                 path,
@@ -673,7 +674,7 @@ def _load_expect(path, node, case, known):
             if flag_name in fields:
                 flag = fields[flag_name]
                 if not isinstance(flag.value, bool):
-                    raise _err(path, flag, f"{flag_name} must be true or false, not {_describe(flag)}")
+                    raise _err(path, flag, f"{flag_name} must be true or false, not {describe_value(flag)}")
                 setattr(e, flag_name, flag.value)
         out.append(e)
     return out
